@@ -1,0 +1,93 @@
+// Command ballast is the one Ballast binary: the server (storage, query API,
+// ingest, rules, decision engine, applier, Watcher API), the node exporter,
+// the offline planner and the tools around them, as subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+)
+
+// command is one subcommand: its kingpin clause and what runs when chosen.
+type command struct {
+	clause *kingpin.CmdClause
+	run    func(ctx context.Context, logger *slog.Logger) error
+}
+
+// usageError is an error in the command line or configuration: it is printed
+// without a stack of context and exits with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	version.Version = buildVersion
+	app := kingpin.New("ballast", "Ballast watches KVM/libvirt and Ceph clouds and keeps them balanced.\n\n"+
+		"Run 'ballast <command> --help' for the flags of one command.")
+	app.Version(version.Print("ballast"))
+	app.HelpFlag.Short('h')
+	app.UsageWriter(os.Stdout)
+	logCfg := &promslog.Config{}
+	promslogflag.AddFlags(app, logCfg)
+
+	// Every subcommand is wired here, one line each.
+	cmds := []command{
+		serverCommand(app),
+		exporterCommand(app),
+		planCommand(app),
+		versionCommand(app),
+	}
+
+	chosen, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ballast: %v\n\nRun 'ballast --help' for usage.\n", err)
+		return 2
+	}
+	logger := promslog.New(logCfg)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range cmds {
+		if c.clause.FullCommand() != chosen {
+			continue
+		}
+		if err := c.run(ctx, logger); err != nil {
+			var ue usageError
+			if errors.As(err, &ue) {
+				fmt.Fprintf(os.Stderr, "ballast %s: %v\n", chosen, ue.err)
+				return 2
+			}
+			logger.Error("Command failed", "command", chosen, "err", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "ballast: unknown command %q\n", chosen)
+	return 2
+}
+
+// buildVersion is set at link time: -X main.buildVersion=...
+var buildVersion = "0.1.0-dev"
+
+func versionCommand(app *kingpin.Application) command {
+	c := app.Command("version", "Print the version and build information.")
+	return command{clause: c, run: func(context.Context, *slog.Logger) error {
+		fmt.Println(version.Print("ballast"))
+		return nil
+	}}
+}

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/model"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	promconfig "github.com/prometheus/prometheus/config"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ballast-cloud/ballast/collector/bus"
+	"github.com/ballast-cloud/ballast/collector/forward"
+	"github.com/ballast-cloud/ballast/collector/ingest"
+	"github.com/ballast-cloud/ballast/collector/remotewrite"
+	"github.com/ballast-cloud/ballast/collector/scrape"
+	"github.com/ballast-cloud/ballast/tsdb"
+	"github.com/ballast-cloud/ballast/tsdb/datasource"
+	"github.com/ballast-cloud/ballast/web"
+	"github.com/ballast-cloud/ballast/web/promapi"
+)
+
+// serverFlags are the server's command-line flags. A flag given explicitly
+// overrides the configuration file.
+type serverFlags struct {
+	configFile    string
+	listen        string
+	externalURL   string
+	tsdbPath      string
+	retention     duration
+	retentionSize string
+	queryRemote   string
+	queryTimeout  duration
+	maxSamples    int
+	lookback      duration
+	set           map[string]*bool
+}
+
+func serverCommand(app *kingpin.Application) command {
+	c := app.Command("server", "Run the Ballast server: embedded TSDB and PromQL, the Prometheus HTTP API, "+
+		"scrape and remote_write ingest, and (as they are configured) the decision engine and Watcher API.\n\n"+
+		"With no --config.file it runs the embedded default: data under ./data, scraping itself and this host.")
+	f := &serverFlags{set: map[string]*bool{}}
+	flag := func(name, help string) *kingpin.FlagClause {
+		b := new(bool)
+		f.set[name] = b
+		return c.Flag(name, help).IsSetByUser(b)
+	}
+	flag("config.file", "Ballast configuration file (YAML). Empty: the embedded default.").StringVar(&f.configFile)
+	flag("web.listen-address", "Address to serve every API on (Prometheus API, remote_write, Watcher /v1, UI, /metrics).").
+		Default(":9322").StringVar(&f.listen)
+	flag("web.external-url", "URL under which Ballast is reached (for links).").StringVar(&f.externalURL)
+	flag("storage.tsdb.path", "Base path for metrics storage.").Default("data/").StringVar(&f.tsdbPath)
+	flag("storage.tsdb.retention.time", "How long to keep samples (e.g. 15d, 12h).").Default("15d").SetValue(durationFlag("storage.tsdb.retention.time", &f.retention))
+	flag("storage.tsdb.retention.size", "Maximum bytes of blocks kept, e.g. 50GB (0: no limit).").Default("0").StringVar(&f.retentionSize)
+	flag("query.remote-url", "Prometheus-compatible endpoint the decision engine and rules query instead of the "+
+		"embedded TSDB (Thanos, Mimir, VictoriaMetrics).").StringVar(&f.queryRemote)
+	flag("query.timeout", "Maximum time a query may take.").Default("2m").SetValue(durationFlag("query.timeout", &f.queryTimeout))
+	flag("query.max-samples", "Maximum samples a single query can load into memory.").Default("50000000").IntVar(&f.maxSamples)
+	flag("query.lookback-delta", "How far back PromQL looks for a sample at each step.").Default("5m").SetValue(durationFlag("query.lookback-delta", &f.lookback))
+	return command{clause: c, run: func(ctx context.Context, logger *slog.Logger) error {
+		return runServer(ctx, f, logger)
+	}}
+}
+
+// config loads the configuration file and applies explicitly given flags.
+func (f *serverFlags) config(logger *slog.Logger) (*serverConfig, error) {
+	self := f.listen
+	if strings.HasPrefix(self, ":") {
+		self = "localhost" + self
+	}
+	cfg, err := loadConfig(f.configFile, self, logger)
+	if err != nil {
+		return nil, err
+	}
+	given := func(name string) bool { return *f.set[name] }
+	t := &cfg.Storage.TSDB
+	if given("storage.tsdb.path") || t.Path == "" {
+		t.Path = f.tsdbPath
+	}
+	if given("storage.tsdb.retention.time") || t.Retention == 0 {
+		t.Retention = f.retention
+	}
+	if given("storage.tsdb.retention.size") || t.RetentionSize == "" {
+		if f.retentionSize != "0" {
+			t.RetentionSize = f.retentionSize
+		}
+	}
+	if given("web.listen-address") || cfg.Web.ListenAddress == "" {
+		cfg.Web.ListenAddress = f.listen
+	}
+	if given("web.external-url") {
+		cfg.Web.ExternalURL = f.externalURL
+	}
+	if given("query.remote-url") {
+		cfg.Query.RemoteURL = f.queryRemote
+	}
+	if given("query.timeout") || cfg.Query.Timeout == 0 {
+		cfg.Query.Timeout = f.queryTimeout
+	}
+	if given("query.max-samples") || cfg.Query.MaxSamples == 0 {
+		cfg.Query.MaxSamples = f.maxSamples
+	}
+	if given("query.lookback-delta") || cfg.Query.LookbackDelta == 0 {
+		cfg.Query.LookbackDelta = f.lookback
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// server holds the running components.
+type server struct {
+	cfg       *serverConfig
+	base      *slog.Logger // unscoped, for components to scope themselves
+	logger    *slog.Logger
+	reg       *prometheus.Registry
+	storage   *tsdb.Storage
+	bus       bus.Bus
+	ingester  *ingest.Ingester
+	scrape    *scrape.Manager
+	forward   *forward.Forwarder
+	querier   datasource.Querier
+	ready     atomic.Bool
+	httpSrv   *http.Server
+	handler   atomic.Pointer[http.Handler]
+	listenErr chan error
+}
+
+func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
+	cfg, err := f.config(logger)
+	if err != nil {
+		return usageError{err}
+	}
+	s := &server{cfg: cfg, base: logger, logger: logger.With("component", "server"), reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("ballast"),
+	)
+	s.logger.Info("Starting Ballast", "version", buildVersion, "listen", cfg.Web.ListenAddress, "storage", cfg.storageConfig().Path)
+
+	// Serve /-/healthy at once; everything else answers 503 until storage
+	// has replayed its WAL, which can take minutes on a large head.
+	if err := s.listen(); err != nil {
+		return err
+	}
+	defer s.shutdownHTTP()
+
+	if err := s.start(ctx); err != nil {
+		s.stop()
+		return err
+	}
+	s.ready.Store(true)
+	s.logger.Info("Server is ready to receive requests")
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.scrape.Run(gctx) })
+	g.Go(func() error {
+		return s.bus.ConsumeSamples(gctx, "tsdb", s.ingester.Handle)
+	})
+	g.Go(func() error {
+		select {
+		case err := <-s.listenErr:
+			return err
+		case <-gctx.Done():
+			return nil
+		}
+	})
+	err = g.Wait()
+	s.logger.Info("Shutting down")
+	s.ready.Store(false)
+	s.shutdownHTTP()
+	s.stop()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// start builds every component in dependency order.
+func (s *server) start(ctx context.Context) error {
+	cfg := s.cfg
+	var err error
+	if s.storage, err = tsdb.Open(cfg.storageConfig(), s.reg, s.base); err != nil {
+		return err
+	}
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ballast_tsdb_head_series", Help: "Series in the in-memory head of the TSDB.",
+	}, func() float64 { return float64(s.storage.HeadSeries()) }))
+
+	s.bus = bus.NewInProc(bus.InProcOptions{})
+	metrics := ingest.NewMetrics(s.reg)
+	if s.ingester, err = ingest.New(ingest.Options{}, s.storage, metrics, s.base); err != nil {
+		return err
+	}
+	if s.forward, err = forward.New(forward.Options{}, s.storage, s.reg, s.base); err != nil {
+		return err
+	}
+	if err := s.forward.ApplyConfig(cfg.prom); err != nil {
+		return usageError{err}
+	}
+	if s.scrape, err = scrape.New(s.bus, metrics, s.reg, s.base); err != nil {
+		return err
+	}
+	if err := s.scrape.ApplyConfig(cfg.prom); err != nil {
+		return usageError{err}
+	}
+	rw, err := remotewrite.New(cfg.remoteWriteOptions(), s.bus, metrics, s.reg, s.base)
+	if err != nil {
+		return usageError{err}
+	}
+	if cfg.Query.RemoteURL != "" {
+		s.querier, err = datasource.NewRemote(datasource.RemoteOptions{URL: cfg.Query.RemoteURL, Timeout: time.Duration(cfg.Query.Timeout)})
+	} else {
+		s.querier, err = datasource.NewLocal(s.storage.Engine(), s.storage.Queryable())
+	}
+	if err != nil {
+		return err
+	}
+
+	ext, err := s.externalURL()
+	if err != nil {
+		return usageError{err}
+	}
+	api, err := promapi.New(promapi.Options{
+		Storage:            s.storage,
+		Engine:             s.storage.Engine(),
+		Targets:            func() promapi.TargetSource { return s.scrape.Targets() },
+		Config:             func() promconfig.Config { return *cfg.prom },
+		Ready:              s.ready.Load,
+		ExternalURL:        ext,
+		Retention:          time.Duration(cfg.Storage.TSDB.Retention).String(),
+		LookbackDelta:      time.Duration(cfg.Query.LookbackDelta),
+		AllowUnknownParams: cfg.Web.AllowUnknownParams,
+		Flags:              map[string]string{"web.listen-address": cfg.Web.ListenAddress, "storage.tsdb.path": cfg.storageConfig().Path},
+		Gatherer:           s.reg,
+		Registerer:         s.reg,
+	}, s.base)
+	if err != nil {
+		return err
+	}
+	h, err := web.New(web.Options{
+		PromAPI:     api,
+		RemoteWrite: rw,
+		Gatherer:    s.reg,
+		Ready:       s.ready.Load,
+	}, s.base)
+	if err != nil {
+		return err
+	}
+	var handler http.Handler = h
+	s.handler.Store(&handler)
+	return nil
+}
+
+func (s *server) externalURL() (*url.URL, error) {
+	if s.cfg.Web.ExternalURL != "" {
+		u, err := url.Parse(s.cfg.Web.ExternalURL)
+		if err != nil {
+			return nil, fmt.Errorf("web.external-url: %w", err)
+		}
+		return u, nil
+	}
+	host := s.cfg.Web.ListenAddress
+	if strings.HasPrefix(host, ":") {
+		host = "localhost" + host
+	}
+	return &url.URL{Scheme: "http", Host: host}, nil
+}
+
+// listen binds the listen address and serves the health endpoints until the
+// full handler is installed.
+func (s *server) listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Web.ListenAddress)
+	if err != nil {
+		return usageError{fmt.Errorf("web.listen-address: %w", err)}
+	}
+	starting := web.Starting()
+	s.handler.Store(&starting)
+	s.httpSrv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			(*s.handler.Load()).ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	s.listenErr = make(chan error, 1)
+	go func() { s.listenErr <- s.httpSrv.Serve(ln) }()
+	return nil
+}
+
+// shutdownHTTP stops accepting requests and waits for in-flight ones (a
+// remote_write being stored) to finish.
+func (s *server) shutdownHTTP() {
+	if s.httpSrv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.httpSrv.Shutdown(ctx); err != nil {
+		s.logger.Warn("HTTP shutdown", "err", err)
+	}
+}
+
+// stop closes components in reverse dependency order; storage last, so
+// everything acknowledged is flushed.
+func (s *server) stop() {
+	if s.forward != nil {
+		if err := s.forward.Close(); err != nil {
+			s.logger.Warn("Closing forwarder", "err", err)
+		}
+	}
+	if s.bus != nil {
+		_ = s.bus.Close()
+	}
+	if s.storage != nil {
+		if err := s.storage.Close(); err != nil {
+			s.logger.Error("Closing storage", "err", err)
+		}
+		s.storage = nil
+	}
+}
+
+// durationFlag parses a Prometheus duration flag, naming the flag on error.
+func durationFlag(name string, d *duration) kingpin.Value { return &durationValue{name: name, d: d} }
+
+type durationValue struct {
+	name string
+	d    *duration
+}
+
+func (v *durationValue) Set(s string) error {
+	p, err := model.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("--%s: %q is not a duration such as 15d, 12h or 30s", v.name, s)
+	}
+	*v.d = duration(p)
+	return nil
+}
+
+func (v *durationValue) String() string { return v.d.String() }

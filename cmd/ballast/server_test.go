@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ballast-cloud/ballast/collector/bus"
+	"github.com/ballast-cloud/ballast/collector/prw"
+)
+
+// binary is the ballast binary built once for the process-level tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ballast-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "ballast")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ballast:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running ballast server.
+type proc struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+	done chan error
+}
+
+// startServer runs `ballast server` with args and waits until it is ready.
+func startServer(t testing.TB, dataDir string, args ...string) *proc {
+	t.Helper()
+	addr := freePort(t)
+	all := append([]string{"server", "--web.listen-address", addr, "--storage.tsdb.path", dataDir, "--log.level", "debug"}, args...)
+	cmd := exec.Command(binary, all...)
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	p := &proc{cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("server logs:\n%s", logs.String())
+		}
+	})
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(p.url + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 50*time.Millisecond, "server did not become ready")
+	return p
+}
+
+// stop sends sig and waits for the process to exit.
+func (p *proc) stop(t testing.TB, sig syscall.Signal) error {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(sig))
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatalf("server did not exit on %s", sig)
+		return nil
+	}
+}
+
+func (p *proc) api(t testing.TB) promv1.API {
+	c, err := api.NewClient(api.Config{Address: p.url})
+	require.NoError(t, err)
+	return promv1.NewAPI(c)
+}
+
+// write sends one remote-write request and returns the HTTP status.
+func (p *proc) write(t testing.TB, b *bus.SampleBatch) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, p.url+"/api/v1/write", bytes.NewReader(prw.EncodeSnappy(b)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func series(name string, base time.Time, n int, kv ...string) bus.Series {
+	s := bus.Series{Labels: labels.FromStrings(append([]string{"__name__", name}, kv...)...)}
+	for i := 0; i < n; i++ {
+		s.Samples = append(s.Samples, bus.Sample{T: base.Add(time.Duration(i) * 15 * time.Second).UnixMilli(), V: float64(i)})
+	}
+	return s
+}
+
+// TestAPIConformance drives the server through the official Go client.
+func TestAPIConformance(t *testing.T) {
+	p := startServer(t, t.TempDir())
+	ctx := context.Background()
+	base := time.Now().Add(-30 * time.Minute).Truncate(time.Minute)
+	b := &bus.SampleBatch{}
+	for i := 0; i < 10; i++ {
+		b.Series = append(b.Series, series("conf_requests_total", base, 100, "instance", fmt.Sprintf("host-%d", i), "job", "conf"))
+	}
+	require.Equal(t, http.StatusNoContent, p.write(t, b))
+	c := p.api(t)
+
+	v, _, _, err := c.Query(ctx, `sum(conf_requests_total)`, base.Add(99*15*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, model.SampleValue(990), v.(model.Vector)[0].Value)
+
+	v, _, _, err = c.QueryRange(ctx, `sum by (job) (rate(conf_requests_total[5m]))`, promv1.Range{Start: base.Add(10 * time.Minute), End: base.Add(20 * time.Minute), Step: 30 * time.Second})
+	require.NoError(t, err)
+	m := v.(model.Matrix)
+	require.Len(t, m, 1)
+	require.Len(t, m[0].Values, 21)
+	require.InDelta(t, 10.0/15, float64(m[0].Values[0].Value), 1e-9)
+
+	ss, _, _, err := c.Series(ctx, []string{`conf_requests_total{instance="host-3"}`}, base, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, []model.LabelSet{{"__name__": "conf_requests_total", "instance": "host-3", "job": "conf"}}, ss)
+
+	names, _, _, err := c.LabelNames(ctx, []string{`{job="conf"}`}, base, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, model.LabelNames{"__name__", "instance", "job"}, names)
+
+	vals, _, _, err := c.LabelValues(ctx, "instance", []string{`conf_requests_total`}, base, time.Now())
+	require.NoError(t, err)
+	require.Len(t, vals, 10)
+
+	bi, err := c.Buildinfo(ctx)
+	require.NoError(t, err)
+	require.Equal(t, buildVersion, bi.Version)
+	ri, err := c.Runtimeinfo(ctx)
+	require.NoError(t, err)
+	require.NotZero(t, ri.GoroutineCount)
+
+	require.Eventually(t, func() bool {
+		tr, err := c.Targets(ctx)
+		if err != nil || len(tr.Active) != 2 {
+			return false
+		}
+		for _, a := range tr.Active {
+			if a.Labels["job"] == "ballast" && a.Health == promv1.HealthGood {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond, "scrape targets of the embedded default")
+
+	_, err = c.Metadata(ctx, "", "")
+	require.NoError(t, err)
+	f, err := c.FormatQuery(ctx, `sum(rate(x[5m]))by(a)`)
+	require.NoError(t, err)
+	// client_golang returns the JSON string as sent; unquote it.
+	require.Equal(t, `"sum by (a) (rate(x[5m]))"`, f)
+
+	// Ballast scrapes itself: its own ingest counter is queryable.
+	require.Eventually(t, func() bool {
+		v, _, _, err := c.Query(ctx, `ballast_ingest_samples_received_total{source="remote_write"}`, time.Now())
+		return err == nil && len(v.(model.Vector)) == 1 && v.(model.Vector)[0].Value >= 1000
+	}, 40*time.Second, 200*time.Millisecond)
+
+	// Errors come back as Prometheus errors through the client.
+	_, _, _, err = c.Query(ctx, `sum(`, time.Now())
+	var apiErr *promv1.Error
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, promv1.ErrBadData, apiErr.Type)
+
+	for _, path := range []string{"/-/healthy", "/-/ready", "/metrics"} {
+		resp, err := http.Get(p.url + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode, path)
+	}
+}
+
+// TestRestartKeepsAcknowledgedSamples kills the server without warning and
+// checks every sample it acknowledged survives, then does the same with a
+// graceful SIGTERM.
+func TestRestartKeepsAcknowledgedSamples(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Now().Add(-20 * time.Minute).Truncate(time.Second)
+	countAt := func(p *proc) float64 {
+		v, _, _, err := p.api(t).Query(context.Background(), `sum(count_over_time(restart_total[1h]))`, time.Now())
+		require.NoError(t, err)
+		vec := v.(model.Vector)
+		if len(vec) == 0 {
+			return 0
+		}
+		return float64(vec[0].Value)
+	}
+
+	p := startServer(t, dir)
+	acked := 0
+	for r := 0; r < 20; r++ {
+		b := &bus.SampleBatch{}
+		for i := 0; i < 50; i++ {
+			b.Series = append(b.Series, series("restart_total", base.Add(time.Duration(r)*time.Second), 4, "i", fmt.Sprint(i), "round", fmt.Sprint(r)))
+		}
+		require.Equal(t, http.StatusNoContent, p.write(t, b))
+		acked += b.Len()
+	}
+	require.Equal(t, float64(acked), countAt(p))
+	_ = p.stop(t, syscall.SIGKILL)
+
+	p = startServer(t, dir)
+	require.Equal(t, float64(acked), countAt(p), "every acknowledged sample survives SIGKILL")
+
+	b := &bus.SampleBatch{Series: []bus.Series{series("restart_total", base.Add(5*time.Minute), 10, "after", "kill")}}
+	require.Equal(t, http.StatusNoContent, p.write(t, b))
+	acked += b.Len()
+	require.NoError(t, p.stop(t, syscall.SIGTERM), "graceful shutdown exits 0")
+	require.Contains(t, p.logs.String(), "Closing storage")
+
+	p = startServer(t, dir)
+	require.Equal(t, float64(acked), countAt(p), "every acknowledged sample survives SIGTERM")
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, yaml, args, want string
+	}{
+		{name: "unknown key", yaml: "storage:\n  tsdb:\n    pathh: x\n", want: "field pathh not found"},
+		{name: "bad retention", yaml: "storage:\n  tsdb:\n    retention_time: 10x\n", want: "retention_time"},
+		{name: "bad wal compression", yaml: "storage:\n  tsdb:\n    wal_compression: lz4\n", want: "storage.tsdb.wal_compression"},
+		{name: "bad scrape config", yaml: "scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n", want: "scrape_intervall"},
+		{name: "duplicate job", yaml: "scrape_configs:\n  - job_name: a\n  - job_name: a\n", want: `found multiple scrape configs with job name "a"`},
+		{name: "bad remote url", yaml: "query:\n  remote_url: not a url\n", want: "query.remote_url"},
+		{name: "missing file", args: "--config.file=/nonexistent.yml", want: "config.file"},
+		{name: "bad flag", args: "--storage.tsdb.retention.time=forever", want: "retention.time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"server", "--web.listen-address", freePort(t), "--storage.tsdb.path", filepath.Join(dir, tc.name)}
+			if tc.yaml != "" {
+				f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yml")
+				require.NoError(t, os.WriteFile(f, []byte(tc.yaml), 0o644))
+				args = append(args, "--config.file", f)
+			}
+			if tc.args != "" {
+				args = append(args, tc.args)
+			}
+			out, err := exec.Command(binary, args...).CombinedOutput()
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "%s", out)
+			require.Equal(t, 2, ee.ExitCode(), "%s", out)
+			require.Contains(t, string(out), tc.want)
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"server", "--help"}, {"help", "server"}} {
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "server")
+	}
+	out, err := exec.Command(binary, "server", "--help").CombinedOutput()
+	require.NoError(t, err)
+	for _, f := range []string{"--config.file", "--web.listen-address", "--storage.tsdb.path", "--storage.tsdb.retention.time", "--query.remote-url", "--log.level"} {
+		require.Contains(t, string(out), f)
+	}
+	out, err = exec.Command(binary, "version").CombinedOutput()
+	require.NoError(t, err)
+	require.Contains(t, string(out), "ballast, version")
+}
