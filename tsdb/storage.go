@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,28 +27,31 @@ import (
 // Config is the storage configuration. Zero values get the defaults noted.
 type Config struct {
 	// Path is the data directory (required).
-	Path string `yaml:"path"`
+	Path string
 	// Retention is how long samples are kept (default 15d).
-	Retention time.Duration `yaml:"retention_time"`
+	Retention time.Duration
 	// RetentionSize caps the bytes kept on disk, oldest blocks first (0: no cap).
-	RetentionSize int64 `yaml:"retention_size"`
+	RetentionSize int64
 	// OutOfOrderWindow accepts samples this much older than the newest sample
 	// of their series (default 10m: late exporters, Kafka replays). Negative
 	// disables out-of-order ingestion.
-	OutOfOrderWindow time.Duration `yaml:"out_of_order_time_window"`
+	OutOfOrderWindow time.Duration
 	// WALCompression is none, snappy (default) or zstd.
-	WALCompression string `yaml:"wal_compression"`
+	WALCompression string
 	// MinBlockDuration and MaxBlockDuration bound block sizes (2h and 10% of
 	// retention, at most 31d, as Prometheus does).
-	MinBlockDuration time.Duration `yaml:"min_block_duration"`
-	MaxBlockDuration time.Duration `yaml:"max_block_duration"`
+	MinBlockDuration time.Duration
+	MaxBlockDuration time.Duration
 
 	// QueryTimeout bounds one PromQL evaluation (default 2m).
-	QueryTimeout time.Duration `yaml:"query_timeout"`
+	QueryTimeout time.Duration
 	// QueryMaxSamples bounds the samples one query may load (default 50M).
-	QueryMaxSamples int `yaml:"query_max_samples"`
+	QueryMaxSamples int
 	// LookbackDelta is PromQL's staleness window (default 5m).
-	LookbackDelta time.Duration `yaml:"lookback_delta"`
+	LookbackDelta time.Duration
+	// QueryShards splits shardable aggregations into this many parallel
+	// series shards (default GOMAXPROCS; 1 disables sharding).
+	QueryShards int
 }
 
 // withDefaults returns c with zero values replaced by defaults, or an error
@@ -96,7 +100,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.LookbackDelta == 0 {
 		c.LookbackDelta = 5 * time.Minute
 	}
-	if c.QueryTimeout < 0 || c.QueryMaxSamples < 0 || c.LookbackDelta < 0 {
+	if c.QueryShards == 0 {
+		c.QueryShards = runtime.GOMAXPROCS(0)
+	}
+	if c.QueryTimeout < 0 || c.QueryMaxSamples < 0 || c.LookbackDelta < 0 || c.QueryShards < 0 {
 		return c, errors.New("storage.tsdb query limits: query_timeout, query_max_samples and lookback_delta must be positive")
 	}
 	return c, nil
@@ -107,7 +114,7 @@ type Storage struct {
 	cfg    Config
 	db     *ptsdb.DB
 	stats  *ptsdb.DBStats
-	engine *promql.Engine
+	engine promql.QueryEngine
 	logger *slog.Logger
 }
 
@@ -134,6 +141,7 @@ func Open(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Storage,
 	opts.EnableExemplarStorage = true
 	opts.MaxExemplars = 100_000
 	opts.EnableMemorySnapshotOnShutdown = false
+	opts.EnableSharding = true // parallel query shards (shard.go)
 	switch cfg.WALCompression {
 	case "none":
 		opts.WALCompression = compression.None
@@ -162,14 +170,14 @@ func Open(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Storage,
 		EnablePerStepStats:       true,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
 	})
-	return &Storage{cfg: cfg, db: db, stats: stats, engine: engine, logger: logger}, nil
+	return &Storage{cfg: cfg, db: db, stats: stats, engine: newShardedEngine(engine, db, cfg.QueryShards, reg), logger: logger}, nil
 }
 
 // Config returns the effective configuration, defaults filled in.
 func (s *Storage) Config() Config { return s.cfg }
 
 // Engine returns the PromQL engine over this storage.
-func (s *Storage) Engine() *promql.Engine { return s.engine }
+func (s *Storage) Engine() promql.QueryEngine { return s.engine }
 
 // Queryable returns the storage for PromQL and the HTTP API.
 func (s *Storage) Queryable() storage.SampleAndChunkQueryable { return s.db }
@@ -249,4 +257,3 @@ func RejectReason(err error) string {
 	}
 	return ReasonOther
 }
-

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ballast-cloud/ballast/collector/remotewrite"
+	"github.com/ballast-cloud/ballast/exporters"
+	"github.com/ballast-cloud/ballast/exporters/virt"
 	"github.com/ballast-cloud/ballast/tsdb"
 )
 
@@ -47,6 +50,14 @@ type serverConfig struct {
 		LookbackDelta duration `yaml:"lookback_delta"`
 	} `yaml:"query"`
 
+	// Exporter mounts host collectors in-process at /exporter/metrics, so
+	// the server watches its own host without a separate agent.
+	Exporter struct {
+		Enabled    bool     `yaml:"enabled"`
+		Collectors []string `yaml:"collectors"`
+		LibvirtURI string   `yaml:"libvirt_uri"`
+	} `yaml:"exporter"`
+
 	// Prometheus-syntax sections, re-validated by promconfig.Load.
 	Global        yaml.Node `yaml:"global"`
 	ScrapeConfigs yaml.Node `yaml:"scrape_configs"`
@@ -69,6 +80,9 @@ const defaultConfig = `
 storage:
   tsdb:
     path: data
+exporter:
+  enabled: true
+  collectors: [node, diskio]
 global:
   scrape_interval: 15s
   evaluation_interval: 15s
@@ -163,6 +177,15 @@ func (c *serverConfig) validate() error {
 	if c.Query.MaxSamples < 0 {
 		return fmt.Errorf("query.max_samples: %d must not be negative", c.Query.MaxSamples)
 	}
+	known := map[string]bool{}
+	for _, ci := range exporters.Collectors() {
+		known[ci.Name] = true
+	}
+	for _, name := range c.Exporter.Collectors {
+		if !known[name] {
+			return fmt.Errorf("exporter.collectors: unknown collector %q", name)
+		}
+	}
 	if c.Web.RemoteWrite.MaxBodyBytes < 0 || c.Web.RemoteWrite.MaxDecodedBytes < 0 {
 		return errors.New("web.remote_write_receiver: max_body_bytes and max_decoded_bytes must not be negative")
 	}
@@ -186,6 +209,24 @@ func (c *serverConfig) storageConfig() tsdb.Config {
 		QueryTimeout:     time.Duration(c.Query.Timeout),
 		QueryMaxSamples:  c.Query.MaxSamples,
 		LookbackDelta:    time.Duration(c.Query.LookbackDelta),
+	}
+}
+
+// exporterConfig selects exactly the listed collectors (node and diskio when
+// none are listed); without a libvirt URI the libvirt collectors stay off.
+func (c *serverConfig) exporterConfig() exporters.Config {
+	selected := c.Exporter.Collectors
+	if len(selected) == 0 {
+		selected = []string{"node", "diskio"}
+	}
+	enabled := map[string]bool{}
+	for _, ci := range exporters.Collectors() {
+		enabled[ci.Name] = slices.Contains(selected, ci.Name)
+	}
+	return exporters.Config{
+		Enabled:   enabled,
+		NoLibvirt: c.Exporter.LibvirtURI == "",
+		Libvirt:   virt.Config{URI: c.Exporter.LibvirtURI},
 	}
 }
 

@@ -25,10 +25,12 @@ import (
 	"github.com/ballast-cloud/ballast/collector/ingest"
 	"github.com/ballast-cloud/ballast/collector/remotewrite"
 	"github.com/ballast-cloud/ballast/collector/scrape"
+	"github.com/ballast-cloud/ballast/exporters"
 	"github.com/ballast-cloud/ballast/tsdb"
 	"github.com/ballast-cloud/ballast/tsdb/datasource"
 	"github.com/ballast-cloud/ballast/web"
 	"github.com/ballast-cloud/ballast/web/promapi"
+	"github.com/ballast-cloud/ballast/web/ui"
 )
 
 // serverFlags are the server's command-line flags. A flag given explicitly
@@ -132,6 +134,7 @@ type server struct {
 	ingester  *ingest.Ingester
 	scrape    *scrape.Manager
 	forward   *forward.Forwarder
+	exporter  *exporters.Exporter
 	querier   datasource.Querier
 	ready     atomic.Bool
 	httpSrv   *http.Server
@@ -231,6 +234,14 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 
+	var exporterHandler http.Handler
+	if cfg.Exporter.Enabled {
+		if s.exporter, err = exporters.New(cfg.exporterConfig(), s.base.With("component", "exporter")); err != nil {
+			return usageError{fmt.Errorf("exporter: %w", err)}
+		}
+		exporterHandler = s.exporter.Handler()
+	}
+
 	ext, err := s.externalURL()
 	if err != nil {
 		return usageError{err}
@@ -255,6 +266,8 @@ func (s *server) start(ctx context.Context) error {
 	h, err := web.New(web.Options{
 		PromAPI:     api,
 		RemoteWrite: rw,
+		Exporter:    exporterHandler,
+		UI:          ui.Handler(),
 		Gatherer:    s.reg,
 		Ready:       s.ready.Load,
 	}, s.base)
@@ -325,6 +338,9 @@ func (s *server) stop() {
 	}
 	if s.bus != nil {
 		_ = s.bus.Close()
+	}
+	if s.exporter != nil {
+		_ = s.exporter.Close()
 	}
 	if s.storage != nil {
 		if err := s.storage.Close(); err != nil {

@@ -180,12 +180,16 @@ func TestAPIConformance(t *testing.T) {
 			return false
 		}
 		for _, a := range tr.Active {
-			if a.Labels["job"] == "ballast" && a.Health == promv1.HealthGood {
-				return true
+			if a.Health != promv1.HealthGood {
+				return false
 			}
 		}
-		return false
-	}, 30*time.Second, 100*time.Millisecond, "scrape targets of the embedded default")
+		return true
+	}, 30*time.Second, 100*time.Millisecond, "scrape targets of the embedded default: ballast and this host")
+	require.Eventually(t, func() bool {
+		v, _, _, err := c.Query(ctx, `node_memory_MemTotal_bytes{job="node"} > 0`, time.Now())
+		return err == nil && len(v.(model.Vector)) == 1
+	}, 30*time.Second, 100*time.Millisecond, "this host's metrics through the in-process exporter")
 
 	_, err = c.Metadata(ctx, "", "")
 	require.NoError(t, err)
@@ -206,7 +210,7 @@ func TestAPIConformance(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	require.Equal(t, promv1.ErrBadData, apiErr.Type)
 
-	for _, path := range []string{"/-/healthy", "/-/ready", "/metrics"} {
+	for _, path := range []string{"/-/healthy", "/-/ready", "/metrics", "/ui/", "/exporter/metrics"} {
 		resp, err := http.Get(p.url + path)
 		require.NoError(t, err)
 		resp.Body.Close()
