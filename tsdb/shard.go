@@ -257,11 +257,7 @@ func (q *shardedQuery) combine(a, b float64) float64 {
 }
 
 func (q *shardedQuery) mergeVectors(results []*promql.Result) (parser.Value, bool) {
-	type acc struct {
-		s   promql.Sample
-		idx int
-	}
-	byKey := map[string]*acc{}
+	byKey := map[string]int{} // series → index in out
 	var out promql.Vector
 	for _, r := range results {
 		for _, s := range r.Value.(promql.Vector) {
@@ -269,11 +265,11 @@ func (q *shardedQuery) mergeVectors(results []*promql.Result) (parser.Value, boo
 				return nil, false
 			}
 			k := s.Metric.String()
-			if a, ok := byKey[k]; ok {
-				out[a.idx].F = q.combine(out[a.idx].F, s.F)
+			if i, ok := byKey[k]; ok {
+				out[i].F = q.combine(out[i].F, s.F)
 				continue
 			}
-			byKey[k] = &acc{idx: len(out)}
+			byKey[k] = len(out)
 			out = append(out, s)
 		}
 	}

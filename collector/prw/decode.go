@@ -23,6 +23,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/s2"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/ballast-cloud/ballast/collector/bus"
@@ -330,7 +331,7 @@ func (d *Decoder) buildLabels(msg []byte, nLabels int) (labels.Labels, string, s
 	}
 	sb.Sort()
 	ls := sb.Labels()
-	if ls.Get(labels.MetricName) == "" {
+	if ls.Get(model.MetricNameLabel) == "" {
 		return labels.EmptyLabels(), ReasonMissingName, "series without a metric name: " + ls.String(), nil
 	}
 	if dup, ok := ls.HasDuplicateLabelNames(); ok {

@@ -157,7 +157,7 @@ func NewRemote(opts RemoteOptions) (*Remote, error) {
 	if rt == nil {
 		rt = api.DefaultRoundTripper
 	}
-	c, err := api.NewClient(api.Config{Address: opts.URL, RoundTripper: rt, Client: &http.Client{Transport: rt, Timeout: opts.Timeout}})
+	c, err := api.NewClient(api.Config{Address: opts.URL, Client: &http.Client{Transport: rt, Timeout: opts.Timeout}})
 	if err != nil {
 		return nil, fmt.Errorf("datasource: remote %s: %w", opts.URL, err)
 	}
