@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -139,6 +142,9 @@ type server struct {
 	ready     atomic.Bool
 	httpSrv   *http.Server
 	handler   atomic.Pointer[http.Handler]
+	// promConfig is the Prometheus-shaped part in force (replaced on reload).
+	promConfig atomic.Pointer[promconfig.Config]
+	reloads    *prometheus.GaugeVec
 	listenErr chan error
 }
 
@@ -171,6 +177,7 @@ func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.scrape.Run(gctx) })
+	g.Go(func() error { s.reloadOnHUP(gctx, f); return nil })
 	g.Go(func() error {
 		return s.bus.ConsumeSamples(gctx, "tsdb", s.ingester.Handle)
 	})
@@ -196,6 +203,14 @@ func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
 // start builds every component in dependency order.
 func (s *server) start(ctx context.Context) error {
 	cfg := s.cfg
+	s.promConfig.Store(cfg.prom)
+	s.reloads = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_config_last_reload",
+		Help: "Outcome of the last configuration reload: successful (1 or 0) and success_timestamp_seconds.",
+	}, []string{"field"})
+	s.reloads.WithLabelValues("successful").Set(1)
+	s.reloads.WithLabelValues("success_timestamp_seconds").SetToCurrentTime()
+	s.reg.MustRegister(s.reloads)
 	var err error
 	if s.storage, err = tsdb.Open(cfg.storageConfig(), s.reg, s.base); err != nil {
 		return err
@@ -250,7 +265,7 @@ func (s *server) start(ctx context.Context) error {
 		Storage:            s.storage,
 		Engine:             s.storage.Engine(),
 		Targets:            func() promapi.TargetSource { return s.scrape.Targets() },
-		Config:             func() promconfig.Config { return *cfg.prom },
+		Config:             func() promconfig.Config { return *s.promConfig.Load() },
 		Ready:              s.ready.Load,
 		ExternalURL:        ext,
 		Retention:          time.Duration(cfg.Storage.TSDB.Retention).String(),
@@ -368,3 +383,44 @@ func (v *durationValue) Set(s string) error {
 }
 
 func (v *durationValue) String() string { return v.d.String() }
+
+// reloadOnHUP re-reads the configuration on SIGHUP and applies what can
+// change live: scrape_configs, global and remote_write. Other sections need a
+// restart, which the log says. A bad file keeps the running configuration.
+func (s *server) reloadOnHUP(ctx context.Context, f *serverFlags) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		s.logger.Info("Reloading configuration", "file", f.configFile)
+		err := s.reload(f)
+		if err != nil {
+			s.logger.Error("Configuration reload failed; keeping the running configuration", "err", err)
+			s.reloads.WithLabelValues("successful").Set(0)
+			continue
+		}
+		s.reloads.WithLabelValues("successful").Set(1)
+		s.reloads.WithLabelValues("success_timestamp_seconds").SetToCurrentTime()
+		s.logger.Info("Configuration reloaded")
+	}
+}
+
+func (s *server) reload(f *serverFlags) error {
+	cfg, err := f.config(s.base)
+	if err != nil {
+		return err
+	}
+	if err := s.scrape.ApplyConfig(cfg.prom); err != nil {
+		return err
+	}
+	if err := s.forward.ApplyConfig(cfg.prom); err != nil {
+		return err
+	}
+	s.promConfig.Store(cfg.prom)
+	return nil
+}

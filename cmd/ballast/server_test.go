@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,8 +58,26 @@ func freePort(t testing.TB) string {
 type proc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // startServer runs `ballast server` with args and waits until it is ready.
@@ -67,7 +86,7 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	addr := freePort(t)
 	all := append([]string{"server", "--web.listen-address", addr, "--storage.tsdb.path", dataDir, "--log.level", "debug"}, args...)
 	cmd := exec.Command(binary, all...)
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
 	p := &proc{cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan error, 1)}
@@ -307,4 +326,32 @@ func TestHelp(t *testing.T) {
 	out, err = exec.Command(binary, "version").CombinedOutput()
 	require.NoError(t, err)
 	require.Contains(t, string(out), "ballast, version")
+}
+
+// TestReloadOnSIGHUP changes scrape_configs and sends SIGHUP: the new job is
+// scraped; a broken file is refused and the running configuration kept.
+func TestReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ballast.yml")
+	write := func(s string) { require.NoError(t, os.WriteFile(cfg, []byte(s), 0o644)) }
+	write("scrape_configs: []\n")
+	p := startServer(t, filepath.Join(dir, "data"), "--config.file", cfg)
+	target := strings.TrimPrefix(p.url, "http://")
+	write(fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: self\n    static_configs: [{targets: ['%s']}]\n", target))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	c := p.api(t)
+	require.Eventually(t, func() bool {
+		v, _, _, err := c.Query(context.Background(), `up{job="self"}`, time.Now())
+		return err == nil && len(v.(model.Vector)) == 1
+	}, 30*time.Second, 200*time.Millisecond, "the reloaded job is scraped")
+
+	write("scrape_configs: [{job_name: self}, {job_name: self}]\n")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		return strings.Contains(p.logs.String(), "Configuration reload failed")
+	}, 30*time.Second, 200*time.Millisecond)
+	cf, err := c.Config(context.Background())
+	require.NoError(t, err)
+	require.Contains(t, cf.YAML, "job_name: self", "the running configuration is kept")
+	require.Contains(t, cf.YAML, target)
 }
