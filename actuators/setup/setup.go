@@ -201,11 +201,16 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Actuators, error) {
 		}
 	}
 
-	// sim_migrate: the simulator.
+	// sim_migrate: the simulator. Without libvirt hosts, the simulator also
+	// performs migrate: the engine plans migrations the same way for a real
+	// and a simulated cluster.
 	if deps.Simulator != nil {
 		s, err := simmigrate.New(simmigrate.Config{}, simmigrate.Deps{Cluster: deps.Simulator}, logger)
 		if err := reg(action.SimMigrate, s, err); err != nil {
 			return fail(err)
+		}
+		if _, ok := out.Registry[action.Migrate]; !ok {
+			out.Registry[action.Migrate] = s
 		}
 	}
 	logger.Info("Actuators ready", "component", "actuators/setup", "action_types", strings.Join(out.Registry.Types(), ","))

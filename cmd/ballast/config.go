@@ -58,6 +58,10 @@ type serverConfig struct {
 		LibvirtURI string   `yaml:"libvirt_uri"`
 	} `yaml:"exporter"`
 
+	// Optimizer holds the simulator, decision, model, watcher and
+	// actuators sections.
+	Optimizer optimizerConfig `yaml:",inline"`
+
 	// Prometheus-syntax sections, re-validated by promconfig.Load.
 	Global        yaml.Node `yaml:"global"`
 	ScrapeConfigs yaml.Node `yaml:"scrape_configs"`
@@ -83,6 +87,8 @@ storage:
 exporter:
   enabled: true
   collectors: [node, diskio]
+simulator:
+  enabled: true
 global:
   scrape_interval: 15s
   evaluation_interval: 15s
@@ -124,9 +130,7 @@ func parseConfig(data []byte, dir string, logger *slog.Logger) (*serverConfig, e
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // empty file: all defaults
 		return nil, fmt.Errorf("config: %s", nameFields(err.Error(), data))
 	}
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
+	// validate runs once flags have been applied (serverFlags.config).
 	// Re-assemble the Prometheus-shaped sections and hand them to
 	// Prometheus's loader, which knows every scrape and remote_write option.
 	prom := map[string]*yaml.Node{}
@@ -189,7 +193,7 @@ func (c *serverConfig) validate() error {
 	if c.Web.RemoteWrite.MaxBodyBytes < 0 || c.Web.RemoteWrite.MaxDecodedBytes < 0 {
 		return errors.New("web.remote_write_receiver: max_body_bytes and max_decoded_bytes must not be negative")
 	}
-	return nil
+	return c.Optimizer.validate(c.storageConfig().Path)
 }
 
 // storageConfig maps the file section to the storage options.

@@ -138,6 +138,7 @@ type server struct {
 	scrape    *scrape.Manager
 	forward   *forward.Forwarder
 	exporter  *exporters.Exporter
+	opt       *optimizer
 	querier   datasource.Querier
 	ready     atomic.Bool
 	httpSrv   *http.Server
@@ -178,6 +179,7 @@ func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.scrape.Run(gctx) })
 	g.Go(func() error { s.reloadOnHUP(gctx, f); return nil })
+	s.opt.run(gctx, s, g.Go)
 	g.Go(func() error {
 		return s.bus.ConsumeSamples(gctx, "tsdb", s.ingester.Handle)
 	})
@@ -249,6 +251,10 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 
+	if s.opt, err = s.startOptimizer(); err != nil {
+		return err
+	}
+
 	var exporterHandler http.Handler
 	if cfg.Exporter.Enabled {
 		if s.exporter, err = exporters.New(cfg.exporterConfig(), s.base.With("component", "exporter")); err != nil {
@@ -283,6 +289,7 @@ func (s *server) start(ctx context.Context) error {
 		RemoteWrite: rw,
 		Exporter:    exporterHandler,
 		UI:          ui.Handler(),
+		Watcher:     s.opt.api,
 		Gatherer:    s.reg,
 		Ready:       s.ready.Load,
 	}, s.base)
@@ -346,6 +353,10 @@ func (s *server) shutdownHTTP() {
 // stop closes components in reverse dependency order; storage last, so
 // everything acknowledged is flushed.
 func (s *server) stop() {
+	if s.opt != nil {
+		s.opt.close()
+		s.opt = nil
+	}
 	if s.forward != nil {
 		if err := s.forward.Close(); err != nil {
 			s.logger.Warn("Closing forwarder", "err", err)

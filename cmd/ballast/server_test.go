@@ -206,7 +206,8 @@ func TestAPIConformance(t *testing.T) {
 		return true
 	}, 30*time.Second, 100*time.Millisecond, "scrape targets of the embedded default: ballast and this host")
 	require.Eventually(t, func() bool {
-		v, _, _, err := c.Query(ctx, `node_memory_MemTotal_bytes{job="node"} > 0`, time.Now())
+		q := fmt.Sprintf(`node_memory_MemTotal_bytes{job="node",instance=%q} > 0`, strings.TrimPrefix(p.url, "http://"))
+		v, _, _, err := c.Query(ctx, q, time.Now())
 		return err == nil && len(v.(model.Vector)) == 1
 	}, 30*time.Second, 100*time.Millisecond, "this host's metrics through the in-process exporter")
 
