@@ -46,14 +46,13 @@ type Config struct {
 	Ceph ceph.Config
 }
 
-// Exporter is a set of enabled collectors behind one registry.
+// Exporter is a set of enabled collectors, gathered as one.
 type Exporter struct {
-	registry *prometheus.Registry
-	set      *scrape.Set
-	virt     *virt.Client
-	closers  []io.Closer
-	inv      inventory.Source
-	logger   *slog.Logger
+	set     *scrape.Set
+	virt    *virt.Client
+	closers []io.Closer
+	inv     inventory.Source
+	logger  *slog.Logger
 }
 
 // CollectorInfo describes a registered collector.
@@ -85,7 +84,7 @@ func New(cfg Config, logger *slog.Logger) (*Exporter, error) {
 			return nil, fmt.Errorf("collector %q: unknown (known: %s)", name, strings.Join(names(), ", "))
 		}
 	}
-	e := &Exporter{registry: prometheus.NewRegistry(), logger: logger}
+	e := &Exporter{logger: logger}
 	w := &wiring{cfg: cfg, logger: logger, exp: e}
 	cs := map[string]scrape.Collector{}
 	for _, r := range registered {
@@ -107,10 +106,6 @@ func New(cfg Config, logger *slog.Logger) (*Exporter, error) {
 		cs[r.name] = c
 	}
 	e.set = scrape.NewSet(cs, logger)
-	if err := e.registry.Register(e.set); err != nil {
-		_ = e.Close()
-		return nil, fmt.Errorf("register collectors: %w", err)
-	}
 	logger.Info("Enabled collectors", "collectors", strings.Join(e.set.Names(), ","))
 	return e, nil
 }
@@ -124,15 +119,14 @@ func names() []string {
 }
 
 // Gatherer gathers every enabled collector (and nothing of the process).
-func (e *Exporter) Gatherer() prometheus.Gatherer { return e.registry }
+func (e *Exporter) Gatherer() prometheus.Gatherer { return e.set }
 
 // Handler serves the collectors, plus the extra gatherers given (the
 // process's own metrics, for instance), in the exposition formats Prometheus
 // negotiates. A failing collector never fails the scrape: it reports
 // ballast_exporter_scrape_collector_success 0.
 func (e *Exporter) Handler(extra ...prometheus.Gatherer) http.Handler {
-	g := append(prometheus.Gatherers{e.registry}, extra...)
-	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+	return scrape.Handler(scrape.Merge(append([]prometheus.Gatherer{e.set}, extra...)...), promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(e.logger.Handler(), slog.LevelError),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 4,

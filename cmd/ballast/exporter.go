@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -21,9 +22,11 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/ballast-cloud/ballast/collector/bus"
 	"github.com/ballast-cloud/ballast/exporters"
 	"github.com/ballast-cloud/ballast/exporters/inventory"
 	"github.com/ballast-cloud/ballast/exporters/push"
+	"github.com/ballast-cloud/ballast/exporters/scrape"
 	"github.com/ballast-cloud/ballast/exporters/virt"
 )
 
@@ -43,6 +46,7 @@ type exporterOptions struct {
 	pushInstance  string
 	rw            push.RemoteWriteConfig
 	shutdownGrace time.Duration
+	releaseMemory bool
 	// ready, when set, is told the listening addresses (tests use it).
 	ready func(addrs []net.Addr)
 }
@@ -119,6 +123,10 @@ func exporterFlags(c *kingpin.CmdClause) *exporterOptions {
 	c.Flag("push.remote-write.basic-auth-password-file", "File holding the basic auth password.").Default("").StringVar(&o.rw.BasicAuthPasswordFile)
 	c.Flag("push.remote-write.bearer-token-file", "File holding a bearer token for the receiver.").Default("").StringVar(&o.rw.BearerTokenFile)
 	c.Flag("web.shutdown-grace", "How long in-flight scrapes may finish on shutdown.").Default("5s").DurationVar(&o.shutdownGrace)
+	c.Flag("runtime.release-memory", "After each scrape and push, return the memory it used to the OS (a forced garbage collection "+
+		"and malloc_trim: about 15 ms of CPU per scrape at 1000 domains), so that between scrapes the agent's RSS is what it keeps, "+
+		"not what its last scrape used.").
+		Default("true").BoolVar(&o.releaseMemory)
 	return o
 }
 
@@ -202,6 +210,10 @@ func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) e
 	var wg sync.WaitGroup
 	pushCtx, stopPush := context.WithCancel(context.Background())
 	defer stopPush()
+	release := memoryReleaser(nil)
+	if o.releaseMemory {
+		release = startMemoryReleaser(pushCtx)
+	}
 	var rw *push.RemoteWrite
 	if o.pushURL != "" {
 		o.rw.URL = o.pushURL
@@ -215,7 +227,7 @@ func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) e
 			}
 		}
 		p, err := push.New(push.Config{Interval: o.pushInterval, Labels: pushLabels},
-			push.Deps{Gatherer: prometheus.Gatherers{exp.Gatherer(), self}, Samples: rw, Registry: self},
+			push.Deps{Gatherer: scrape.Merge(exp.Gatherer(), self), Samples: releasingPublisher{rw, release}, Registry: self},
 			logger.With("component", "push"))
 		if err != nil {
 			_ = rw.Close()
@@ -230,7 +242,7 @@ func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) e
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(o.metricsPath, exp.Handler(self))
+	mux.Handle(o.metricsPath, release.after(exp.Handler(self)))
 	mux.HandleFunc("/inventory", func(w http.ResponseWriter, _ *http.Request) { serveInventory(w, exp.Inventory()) })
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
 	if o.metricsPath != "/" {
@@ -281,6 +293,63 @@ func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) e
 	}
 	logger.Info("Exporter stopped")
 	return runErr
+}
+
+// memoryReleaser hands freed memory back to the OS after scrapes and
+// pushes. A scrape of 1000 domains builds some 10 MB of Go objects and
+// libvirt allocates as much in C; without this the Go runtime keeps its
+// heap at twice the peak (GOGC) and glibc keeps what libvirt freed, so the
+// agent's RSS sits at its scrape-time peak. Requests coalesce: one release
+// runs at a time, after the work that asked for it. A nil memoryReleaser
+// does nothing.
+type memoryReleaser chan struct{}
+
+func startMemoryReleaser(ctx context.Context) memoryReleaser {
+	r := make(memoryReleaser, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r:
+				debug.FreeOSMemory()
+				virt.ReleaseCMemory()
+			}
+		}
+	}()
+	return r
+}
+
+func (r memoryReleaser) request() {
+	if r == nil {
+		return
+	}
+	select {
+	case r <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// after asks for a release once h has answered.
+func (r memoryReleaser) after(h http.Handler) http.Handler {
+	if r == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.ServeHTTP(w, req)
+		r.request()
+	})
+}
+
+// releasingPublisher asks for a release once a batch is handed over.
+type releasingPublisher struct {
+	bus.SamplePublisher
+	release memoryReleaser
+}
+
+func (p releasingPublisher) PublishSamples(ctx context.Context, b *bus.SampleBatch) error {
+	defer p.release.request()
+	return p.SamplePublisher.PublishSamples(ctx, b)
 }
 
 // defaultInstance is what a Prometheus scrape would put in the instance

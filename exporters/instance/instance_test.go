@@ -2,12 +2,18 @@ package instance
 
 import (
 	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"libvirt.org/go/libvirt"
 
+	"github.com/ballast-cloud/ballast/exporters/scrape"
 	"github.com/ballast-cloud/ballast/exporters/scrape/scrapetest"
 	"github.com/ballast-cloud/ballast/exporters/virt"
 	"github.com/ballast-cloud/ballast/exporters/virt/virttest"
@@ -69,6 +75,44 @@ func TestTestDriverManyDomains(t *testing.T) {
 	require.Equal(t, 4.0, scrapetest.Value(t, reg, "libvirt_domain_info_virtual_cpus", map[string]string{"uuid": virttest.UUID(5)}))
 	require.Equal(t, float64(1536<<20), scrapetest.Value(t, reg, "libvirt_domain_info_maximum_memory_bytes", map[string]string{"domain": virttest.Name(2)}))
 	scrapetest.Promtool(t, reg)
+}
+
+// The exporter gathers through scrape.Set.Gather rather than a registry:
+// both give the same series, and concurrent scrapes (two Prometheus
+// servers, push mode) share the collector's label cache safely.
+func TestSetGatherMatchesRegistry(t *testing.T) {
+	c, _, _ := newTestDriver(t, 200)
+	set := scrape.NewSet(map[string]scrape.Collector{"instance": c}, slog.New(slog.DiscardHandler))
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(set))
+	series := func(mfs []*dto.MetricFamily) (all []string, fixed []string) {
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				id := mf.GetName() + fmt.Sprint(m.GetLabel())
+				all = append(all, id)
+				if slices.Contains(deterministic, mf.GetName()) {
+					fixed = append(fixed, fmt.Sprintf("%s %g %g", id, m.GetGauge().GetValue(), m.GetCounter().GetValue()))
+				}
+			}
+		}
+		return all, fixed
+	}
+	want, err := reg.Gather()
+	require.NoError(t, err)
+	wantAll, wantFixed := series(want)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 3 {
+				got, err := set.Gather()
+				assert.NoError(t, err)
+				gotAll, gotFixed := series(got)
+				assert.Equal(t, wantAll, gotAll)
+				assert.Equal(t, wantFixed, gotFixed)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestDomainDestroyedDuringScrape(t *testing.T) {

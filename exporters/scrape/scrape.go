@@ -1,7 +1,10 @@
 // Package scrape owns the shape every Ballast exporter collector has: the
 // one-method Collector interface, and the Set that runs the enabled
 // collectors concurrently on each scrape and reports per collector how long
-// it took and whether it succeeded.
+// it took and whether it succeeded. It also owns the path from collectors
+// to a /metrics response that stays cheap at tens of thousands of series:
+// label sets built once (Pair, Labels) sent with fresh values (Sender), the
+// Set's own Gather, and a Handler with a fast text encoder.
 //
 // It must not know any concrete collector: the wiring lives in package
 // exporters, and each collector lives in its own package.
@@ -49,7 +52,8 @@ type Set struct {
 	names      []string
 	logger     *slog.Logger
 	// now is the clock used for durations; tests may replace it.
-	now func() time.Time
+	now   func() time.Time
+	metas familyMetas
 }
 
 var _ prometheus.Collector = (*Set)(nil)

@@ -99,17 +99,16 @@ func (c *Client) host(conn *libvirt.Connect, policy HostPolicy) (inventory.Host,
 
 // states reads every domain's state in one call.
 func (c *Client) states(conn *libvirt.Connect) (map[string]string, error) {
-	stats, err := conn.GetAllDomainStats(nil, libvirt.DOMAIN_STATS_STATE, 0)
+	stats, err := ReadDomainStats(conn, libvirt.DOMAIN_STATS_STATE, 0)
 	if err != nil {
 		return nil, fmt.Errorf("domain states: %w", err)
 	}
-	out := make(map[string]string, len(stats))
-	for i := range stats {
-		uuid, err := stats[i].Domain.GetUUIDString()
-		if err == nil && stats[i].State != nil {
-			out[uuid] = stateNames[stats[i].State.State]
+	defer stats.Close()
+	out := make(map[string]string, stats.Len())
+	for _, s := range stats.Domains {
+		if s.UUID != "" && s.State != nil {
+			out[s.UUID] = stateNames[s.State.State]
 		}
-		_ = stats[i].Domain.Free()
 	}
 	return out, nil
 }

@@ -2,7 +2,9 @@
 // notices a dead connection (libvirtd restarted or gone) and reconnects on
 // the next use, and keeps a short-lived snapshot of the domains' parsed XML
 // so the collectors of one scrape (instance, diskio, inventory) share one
-// listing instead of asking libvirtd three times.
+// listing instead of asking libvirtd three times. Domain statistics are
+// read through libvirt's C API directly (stats.go), not the Go binding's
+// GetAllDomainStats, which costs a cgo call per field looked for.
 //
 // It must not build metrics: collectors do that from what it returns.
 package virt
@@ -147,8 +149,8 @@ func (c *Client) Close() error {
 }
 
 // Domains returns every defined or running domain's parsed XML, reusing a
-// listing younger than the cache TTL. Domains that vanish while being
-// listed are left out.
+// listing younger than the cache TTL (a Describe counts as a listing).
+// Domains that vanish while being listed are left out.
 func (c *Client) Domains() ([]*domxml.Domain, error) {
 	c.snapMu.Lock()
 	defer c.snapMu.Unlock()
@@ -164,16 +166,42 @@ func (c *Client) Domains() ([]*domxml.Domain, error) {
 		c.Check(conn, err)
 		return nil, fmt.Errorf("list domains: %w", err)
 	}
+	defer func() {
+		for i := range doms {
+			_ = doms[i].Free()
+		}
+	}()
+	if _, err := c.describe(len(doms), func(i int) (string, error) { return doms[i].GetUUIDString() },
+		func(i int) (*domxml.Domain, error) { return DomainXML(&doms[i]) }); err != nil {
+		c.Check(conn, err)
+		return nil, err
+	}
+	return c.snap, nil
+}
+
+// Describe returns the parsed XML of every domain of l, index for index
+// (nil for a domain that vanished meanwhile), from the cache where it is
+// fresh. l lists every domain, so it also refreshes the listing Domains
+// shares: the collectors of one scrape then ask libvirt for it once.
+func (c *Client) Describe(l *StatsList) ([]*domxml.Domain, error) {
+	c.snapMu.Lock()
+	defer c.snapMu.Unlock()
+	return c.describe(l.Len(), func(i int) (string, error) { return l.Domains[i].UUID, nil }, l.XML)
+}
+
+// describe runs under snapMu over n listed domains: it serves each from
+// the XML cache or fetches it, forgets domains no longer listed and stores
+// the result as the shared listing.
+func (c *Client) describe(n int, uuidOf func(int) (string, error), fetch func(int) (*domxml.Domain, error)) ([]*domxml.Domain, error) {
 	now := c.now()
-	out := make([]*domxml.Domain, 0, len(doms))
-	seen := make(map[string]bool, len(doms))
+	out := make([]*domxml.Domain, n)
+	seen := make(map[string]bool, n)
 	var firstErr error
-	for i := range doms {
-		d, err := c.domainXML(&doms[i], now)
-		_ = doms[i].Free()
+	for i := range n {
+		d, err := c.domainXML(i, now, uuidOf, fetch)
 		switch {
 		case err == nil:
-			out = append(out, d)
+			out[i] = d
 			seen[d.UUID] = true
 		case IsNoDomain(err):
 			c.logger.Debug("Domain vanished while listing", "err", err)
@@ -187,23 +215,33 @@ func (c *Client) Domains() ([]*domxml.Domain, error) {
 		}
 	}
 	if firstErr != nil {
-		c.Check(conn, firstErr)
 		return nil, firstErr
 	}
-	c.snap, c.snapAt = out, c.now()
+	c.snap, c.snapAt = compact(out), c.now()
 	return out, nil
 }
 
-// domainXML returns d's parsed XML from the cache, or fetches it.
-func (c *Client) domainXML(d *libvirt.Domain, now time.Time) (*domxml.Domain, error) {
-	uuid, err := d.GetUUIDString()
+// compact drops the nil entries of domains that vanished.
+func compact(ds []*domxml.Domain) []*domxml.Domain {
+	out := make([]*domxml.Domain, 0, len(ds))
+	for _, d := range ds {
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// domainXML returns domain i's parsed XML from the cache, or fetches it.
+func (c *Client) domainXML(i int, now time.Time, uuidOf func(int) (string, error), fetch func(int) (*domxml.Domain, error)) (*domxml.Domain, error) {
+	uuid, err := uuidOf(i)
 	if err != nil {
 		return nil, err
 	}
 	if e, ok := c.xmls[uuid]; ok && c.xmlAge > 0 && now.Before(e.expires) {
 		return e.dom, nil
 	}
-	x, err := DomainXML(d)
+	x, err := fetch(i)
 	if err != nil {
 		return nil, err
 	}
