@@ -16,11 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Options are the handlers the router mounts. PromAPI, RemoteWrite and
-// Gatherer are required; the rest are mounted when set.
+// Options are the handlers the router mounts. PromAPI and Gatherer are
+// required; the rest are mounted when set.
 type Options struct {
 	PromAPI     http.Handler // at /api/v1
-	RemoteWrite http.Handler // at /api/v1/write
+	RemoteWrite http.Handler // at /api/v1/write (an ingester has none)
 	Gatherer    prometheus.Gatherer
 	// Ready reports whether the server accepts data requests (/-/ready).
 	Ready func() bool
@@ -35,8 +35,8 @@ type Options struct {
 
 // New returns the root handler.
 func New(opts Options, logger *slog.Logger) (http.Handler, error) {
-	if opts.PromAPI == nil || opts.RemoteWrite == nil || opts.Gatherer == nil {
-		return nil, errors.New("web: PromAPI, RemoteWrite and Gatherer are required")
+	if opts.PromAPI == nil || opts.Gatherer == nil {
+		return nil, errors.New("web: PromAPI and Gatherer are required")
 	}
 	if opts.Ready == nil {
 		opts.Ready = func() bool { return true }
@@ -54,7 +54,9 @@ func New(opts Options, logger *slog.Logger) (http.Handler, error) {
 		ErrorLog:          slog.NewLogLogger(logger.With("component", "web").Handler(), slog.LevelError),
 		EnableOpenMetrics: true,
 	}))
-	r.Handle("/api/v1/write", opts.RemoteWrite)
+	if opts.RemoteWrite != nil {
+		r.Handle("/api/v1/write", opts.RemoteWrite)
+	}
 	r.Mount("/api/v1", http.StripPrefix("/api/v1", opts.PromAPI))
 	if opts.Exporter != nil {
 		r.Handle("/exporter/metrics", opts.Exporter)

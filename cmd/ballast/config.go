@@ -18,6 +18,7 @@ import (
 	promconfig "github.com/prometheus/prometheus/config"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ballast-cloud/ballast/collector/kafka"
 	"github.com/ballast-cloud/ballast/collector/remotewrite"
 	"github.com/ballast-cloud/ballast/exporters"
 	"github.com/ballast-cloud/ballast/exporters/virt"
@@ -57,6 +58,11 @@ type serverConfig struct {
 		Collectors []string `yaml:"collectors"`
 		LibvirtURI string   `yaml:"libvirt_uri"`
 	} `yaml:"exporter"`
+
+	// Role is all (default) or ingester; see --role.
+	Role string `yaml:"role"`
+	// Kafka replaces the in-process bus when brokers are listed.
+	Kafka kafka.Config `yaml:"kafka"`
 
 	// Optimizer holds the simulator, decision, model, watcher and
 	// actuators sections.
@@ -192,6 +198,15 @@ func (c *serverConfig) validate() error {
 	}
 	if c.Web.RemoteWrite.MaxBodyBytes < 0 || c.Web.RemoteWrite.MaxDecodedBytes < 0 {
 		return errors.New("web.remote_write_receiver: max_body_bytes and max_decoded_bytes must not be negative")
+	}
+	switch c.Role {
+	case "", roleAll:
+	case roleIngester:
+		if len(c.Kafka.Brokers) == 0 {
+			return errors.New("role: ingester consumes the Kafka samples topic: set kafka.brokers (or --kafka.brokers)")
+		}
+	default:
+		return fmt.Errorf("role: %q is not one of all, ingester", c.Role)
 	}
 	return c.Optimizer.validate(c.storageConfig().Path)
 }

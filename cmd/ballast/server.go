@@ -26,6 +26,7 @@ import (
 	"github.com/ballast-cloud/ballast/collector/bus"
 	"github.com/ballast-cloud/ballast/collector/forward"
 	"github.com/ballast-cloud/ballast/collector/ingest"
+	"github.com/ballast-cloud/ballast/collector/kafka"
 	"github.com/ballast-cloud/ballast/collector/remotewrite"
 	"github.com/ballast-cloud/ballast/collector/scrape"
 	"github.com/ballast-cloud/ballast/exporters"
@@ -49,6 +50,8 @@ type serverFlags struct {
 	queryTimeout  duration
 	maxSamples    int
 	lookback      duration
+	kafkaBrokers  string
+	role          string
 	set           map[string]*bool
 }
 
@@ -74,6 +77,10 @@ func serverCommand(app *kingpin.Application) command {
 	flag("query.timeout", "Maximum time a query may take.").Default("2m").SetValue(durationFlag("query.timeout", &f.queryTimeout))
 	flag("query.max-samples", "Maximum samples a single query can load into memory.").Default("50000000").IntVar(&f.maxSamples)
 	flag("query.lookback-delta", "How far back PromQL looks for a sample at each step.").Default("5m").SetValue(durationFlag("query.lookback-delta", &f.lookback))
+	flag("kafka.brokers", "Comma-separated Kafka bootstrap brokers (host:port). Set: every producer and consumer uses "+
+		"Kafka instead of the in-process bus (docs/kafka.md).").StringVar(&f.kafkaBrokers)
+	flag("role", "What this process does: all (ingest, store, query, decide, act) or ingester (consume the Kafka samples "+
+		"topic into the local TSDB and serve queries; needs Kafka).").Default(roleAll).EnumVar(&f.role, roleAll, roleIngester)
 	return command{clause: c, run: func(ctx context.Context, logger *slog.Logger) error {
 		return runServer(ctx, f, logger)
 	}}
@@ -119,6 +126,17 @@ func (f *serverFlags) config(logger *slog.Logger) (*serverConfig, error) {
 	}
 	if given("query.lookback-delta") || cfg.Query.LookbackDelta == 0 {
 		cfg.Query.LookbackDelta = f.lookback
+	}
+	if given("kafka.brokers") {
+		cfg.Kafka.Brokers = nil
+		for _, b := range strings.Split(f.kafkaBrokers, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				cfg.Kafka.Brokers = append(cfg.Kafka.Brokers, b)
+			}
+		}
+	}
+	if given("role") || cfg.Role == "" {
+		cfg.Role = f.role
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -177,11 +195,16 @@ func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
 	s.logger.Info("Server is ready to receive requests")
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.scrape.Run(gctx) })
+	if s.scrape != nil {
+		g.Go(func() error { return s.scrape.Run(gctx) })
+	}
 	g.Go(func() error { s.reloadOnHUP(gctx, f); return nil })
-	s.opt.run(gctx, s, g.Go)
+	if s.opt != nil {
+		s.opt.run(gctx, s, g.Go)
+	}
 	g.Go(func() error {
-		return s.bus.ConsumeSamples(gctx, "tsdb", s.ingester.Handle)
+		// The empty group is the bus's default: kafka.group with Kafka.
+		return s.bus.ConsumeSamples(gctx, "", s.ingester.Handle)
 	})
 	g.Go(func() error {
 		select {
@@ -221,7 +244,17 @@ func (s *server) start(ctx context.Context) error {
 		Name: "ballast_tsdb_head_series", Help: "Series in the in-memory head of the TSDB.",
 	}, func() float64 { return float64(s.storage.HeadSeries()) }))
 
-	s.bus = bus.NewInProc(bus.InProcOptions{})
+	if len(cfg.Kafka.Brokers) > 0 {
+		kb, err := kafka.New(cfg.Kafka, s.reg, s.base)
+		if err != nil {
+			return usageError{err}
+		}
+		s.bus = kb
+		s.logger.Info("Using the Kafka bus", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "role", cfg.Role)
+	} else {
+		s.bus = bus.NewInProc(bus.InProcOptions{})
+	}
+	ingester := cfg.Role == roleIngester
 	metrics := ingest.NewMetrics(s.reg)
 	if s.ingester, err = ingest.New(ingest.Options{}, s.storage, metrics, s.base); err != nil {
 		return err
@@ -232,15 +265,19 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.forward.ApplyConfig(cfg.prom); err != nil {
 		return usageError{err}
 	}
-	if s.scrape, err = scrape.New(s.bus, metrics, s.reg, s.base); err != nil {
-		return err
-	}
-	if err := s.scrape.ApplyConfig(cfg.prom); err != nil {
-		return usageError{err}
-	}
-	rw, err := remotewrite.New(cfg.remoteWriteOptions(), s.bus, metrics, s.reg, s.base)
-	if err != nil {
-		return usageError{err}
+	// An ingester only turns the samples topic into a queryable TSDB: the
+	// processes that publish scrape and receive remote_write.
+	var rw http.Handler
+	if !ingester {
+		if s.scrape, err = scrape.New(s.bus, metrics, s.reg, s.base); err != nil {
+			return err
+		}
+		if err := s.scrape.ApplyConfig(cfg.prom); err != nil {
+			return usageError{err}
+		}
+		if rw, err = remotewrite.New(cfg.remoteWriteOptions(), s.bus, metrics, s.reg, s.base); err != nil {
+			return usageError{err}
+		}
 	}
 	if cfg.Query.RemoteURL != "" {
 		s.querier, err = datasource.NewRemote(datasource.RemoteOptions{URL: cfg.Query.RemoteURL, Timeout: time.Duration(cfg.Query.Timeout)})
@@ -251,12 +288,14 @@ func (s *server) start(ctx context.Context) error {
 		return err
 	}
 
-	if s.opt, err = s.startOptimizer(); err != nil {
-		return err
+	if !ingester {
+		if s.opt, err = s.startOptimizer(); err != nil {
+			return err
+		}
 	}
 
 	var exporterHandler http.Handler
-	if cfg.Exporter.Enabled {
+	if cfg.Exporter.Enabled && !ingester {
 		if s.exporter, err = exporters.New(cfg.exporterConfig(), s.base.With("component", "exporter")); err != nil {
 			return usageError{fmt.Errorf("exporter: %w", err)}
 		}
@@ -270,9 +309,9 @@ func (s *server) start(ctx context.Context) error {
 	api, err := promapi.New(promapi.Options{
 		Storage:            s.storage,
 		Engine:             s.storage.Engine(),
-		Targets:            func() promapi.TargetSource { return s.scrape.Targets() },
+		Targets:            s.targets,
 		Config:             func() promconfig.Config { return *s.promConfig.Load() },
-		Ready:              s.ready.Load,
+		Ready:              s.isReady,
 		ExternalURL:        ext,
 		Retention:          time.Duration(cfg.Storage.TSDB.Retention).String(),
 		LookbackDelta:      time.Duration(cfg.Query.LookbackDelta),
@@ -284,21 +323,44 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h, err := web.New(web.Options{
+	opts := web.Options{
 		PromAPI:     api,
 		RemoteWrite: rw,
 		Exporter:    exporterHandler,
 		UI:          ui.Handler(),
-		Watcher:     s.opt.api,
 		Gatherer:    s.reg,
-		Ready:       s.ready.Load,
-	}, s.base)
+		Ready:       s.isReady,
+	}
+	if s.opt != nil {
+		opts.Watcher = s.opt.api
+	}
+	h, err := web.New(opts, s.base)
 	if err != nil {
 		return err
 	}
 	var handler http.Handler = h
 	s.handler.Store(&handler)
 	return nil
+}
+
+// Roles of a server process.
+const (
+	roleAll      = "all"
+	roleIngester = "ingester"
+)
+
+// isReady is true once storage is open and the bus can deliver (Kafka
+// brokers reachable).
+func (s *server) isReady() bool {
+	return s.ready.Load() && s.bus.Ready() == nil
+}
+
+// targets lists scrape targets; an ingester has none.
+func (s *server) targets() promapi.TargetSource {
+	if s.scrape == nil {
+		return nil
+	}
+	return s.scrape.Targets()
 }
 
 func (s *server) externalURL() (*url.URL, error) {
@@ -426,8 +488,10 @@ func (s *server) reload(f *serverFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := s.scrape.ApplyConfig(cfg.prom); err != nil {
-		return err
+	if s.scrape != nil {
+		if err := s.scrape.ApplyConfig(cfg.prom); err != nil {
+			return err
+		}
 	}
 	if err := s.forward.ApplyConfig(cfg.prom); err != nil {
 		return err

@@ -109,6 +109,24 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	return p
 }
 
+// startUnready starts a server that is not expected to become ready.
+func startUnready(t testing.TB, dataDir, addr string, args ...string) *exec.Cmd {
+	t.Helper()
+	all := append([]string{"server", "--web.listen-address", addr, "--storage.tsdb.path", dataDir}, args...)
+	cmd := exec.Command(binary, all...)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("server logs:\n%s", logs.String())
+		}
+	})
+	return cmd
+}
+
 // stop sends sig and waits for the process to exit.
 func (p *proc) stop(t testing.TB, sig syscall.Signal) error {
 	t.Helper()
