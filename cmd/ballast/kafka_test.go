@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,6 +31,25 @@ func TestKafkaRoles(t *testing.T) {
 	resp.Body.Close()
 	require.NotEqual(t, http.StatusNoContent, resp.StatusCode)
 
+	// Both members own samples partitions before anything is published.
+	assigned := func(p *proc) bool {
+		resp, err := http.Get(p.url + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "ballast_kafka_consumer_assigned_partitions{") && strings.Contains(line, `topic="ballast.samples"`) &&
+				!strings.HasSuffix(line, " 0") {
+				return true
+			}
+		}
+		return false
+	}
+	require.Eventually(t, func() bool { return assigned(front) && assigned(ingester) }, 60*time.Second, 200*time.Millisecond,
+		"both group members are assigned samples partitions")
+
 	base := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
 	want := 0
 	for r := 0; r < 10; r++ {
@@ -50,7 +70,8 @@ func TestKafkaRoles(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return count(front)+count(ingester) == want }, 90*time.Second, 250*time.Millisecond,
 		"every published sample lands in exactly one TSDB")
-	t.Logf("front stored %d, ingester stored %d of %d", count(front), count(ingester), want)
+	require.Positive(t, count(front), "the server stores its share")
+	require.Positive(t, count(ingester), "the ingester stores its share")
 }
 
 // TestKafkaUnreachable starts with no broker listening: the server stays up
