@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ballast-cloud/ballast/collector/bus"
+	"github.com/ballast-cloud/ballast/collector/kafka"
 	"github.com/ballast-cloud/ballast/exporters"
 	"github.com/ballast-cloud/ballast/exporters/inventory"
 	"github.com/ballast-cloud/ballast/exporters/push"
@@ -41,6 +42,7 @@ type exporterOptions struct {
 	reservedMem   units.Base2Bytes
 	reservedDisk  units.Base2Bytes
 	pushURL       string
+	pushKafka     string
 	pushInterval  time.Duration
 	pushLabels    []string
 	pushInstance  string
@@ -106,6 +108,8 @@ func exporterFlags(c *kingpin.CmdClause) *exporterOptions {
 	c.Flag("ceph.timeout", "Timeout of the Ceph connection and of each command.").Default("10s").DurationVar(&o.cfg.Ceph.Timeout)
 	c.Flag("push.remote-write-url", "Push every --push.interval to this Prometheus remote_write endpoint "+
 		"(a Ballast server or any compatible receiver), in addition to serving /metrics.").Default("").StringVar(&o.pushURL)
+	c.Flag("push.kafka-brokers", "Push every --push.interval to Kafka (comma-separated bootstrap brokers): samples to "+
+		"the samples topic, inventory changes to the events topic (docs/kafka.md).").Default("").StringVar(&o.pushKafka)
 	c.Flag("push.interval", "Interval between pushes.").Default("15s").DurationVar(&o.pushInterval)
 	c.Flag("push.instance", "instance label of pushed series (default: <hostname>:<port>).").Default("").StringVar(&o.pushInstance)
 	c.Flag("push.label", "Extra label name=value for pushed series; repeatable. job defaults to ballast-exporter.").StringsVar(&o.pushLabels)
@@ -214,23 +218,51 @@ func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) e
 	if o.releaseMemory {
 		release = startMemoryReleaser(pushCtx)
 	}
-	var rw *push.RemoteWrite
-	if o.pushURL != "" {
+	// Push publishes through one bus.SamplePublisher: remote_write (a
+	// durable agent WAL queue) or Kafka (which also carries inventory
+	// events).
+	var (
+		samples   bus.SamplePublisher
+		events    bus.EventPublisher
+		closePush func() error
+	)
+	switch {
+	case o.pushURL != "" && o.pushKafka != "":
+		return usageError{errors.New("--push.remote-write-url and --push.kafka-brokers: choose one")}
+	case o.pushURL != "":
 		o.rw.URL = o.pushURL
-		if rw, err = push.NewRemoteWrite(o.rw, self, logger.With("component", "push")); err != nil {
+		rw, err := push.NewRemoteWrite(o.rw, self, logger.With("component", "push"))
+		if err != nil {
 			return usageError{err}
 		}
+		samples, closePush = rw, rw.Close
+	case o.pushKafka != "":
+		kcfg := kafka.Config{ClientID: "ballast-exporter"}
+		for _, b := range strings.Split(o.pushKafka, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				kcfg.Brokers = append(kcfg.Brokers, b)
+			}
+		}
+		kb, err := kafka.New(kcfg, self, logger)
+		if err != nil {
+			return usageError{fmt.Errorf("--push.kafka-brokers: %w", err)}
+		}
+		samples, events, closePush = kb, kb, kb.Close
+	}
+	if samples != nil {
 		if _, ok := pushLabels["instance"]; !ok {
 			pushLabels["instance"] = o.pushInstance
 			if o.pushInstance == "" {
 				pushLabels["instance"] = defaultInstance(listeners[0].Addr())
 			}
 		}
-		p, err := push.New(push.Config{Interval: o.pushInterval, Labels: pushLabels},
-			push.Deps{Gatherer: scrape.Merge(exp.Gatherer(), self), Samples: releasingPublisher{rw, release}, Registry: self},
-			logger.With("component", "push"))
+		deps := push.Deps{Gatherer: scrape.Merge(exp.Gatherer(), self), Samples: releasingPublisher{samples, release}, Registry: self}
+		if events != nil && exp.Inventory() != nil {
+			deps.Events, deps.Inventory = events, exp.Inventory()
+		}
+		p, err := push.New(push.Config{Interval: o.pushInterval, Labels: pushLabels}, deps, logger.With("component", "push"))
 		if err != nil {
-			_ = rw.Close()
+			_ = closePush()
 			return usageError{err}
 		}
 		wg.Add(1)
@@ -285,9 +317,9 @@ func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) e
 	}
 	stopPush()
 	wg.Wait()
-	if rw != nil {
+	if closePush != nil {
 		logger.Info("Flushing push queue", "deadline", o.rw.FlushDeadline)
-		if err := rw.Close(); err != nil {
+		if err := closePush(); err != nil {
 			logger.Warn("Closing push queue", "err", err)
 		}
 	}

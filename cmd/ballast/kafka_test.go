@@ -32,21 +32,6 @@ func TestKafkaRoles(t *testing.T) {
 	require.NotEqual(t, http.StatusNoContent, resp.StatusCode)
 
 	// Both members own samples partitions before anything is published.
-	assigned := func(p *proc) bool {
-		resp, err := http.Get(p.url + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		for _, line := range strings.Split(string(body), "\n") {
-			if strings.HasPrefix(line, "ballast_kafka_consumer_assigned_partitions{") && strings.Contains(line, `topic="ballast.samples"`) &&
-				!strings.HasSuffix(line, " 0") {
-				return true
-			}
-		}
-		return false
-	}
 	require.Eventually(t, func() bool { return assigned(front) && assigned(ingester) }, 60*time.Second, 200*time.Millisecond,
 		"both group members are assigned samples partitions")
 
@@ -97,4 +82,21 @@ func TestKafkaUnreachable(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	code := p.write(t, &bus.SampleBatch{Series: []bus.Series{series("unreachable_total", time.Now(), 1)}})
 	require.Equal(t, http.StatusServiceUnavailable, code)
+}
+
+// assigned reports whether p's Kafka consumer owns samples partitions.
+func assigned(p *proc) bool {
+	resp, err := http.Get(p.url + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "ballast_kafka_consumer_assigned_partitions{") && strings.Contains(line, `topic="ballast.samples"`) &&
+			!strings.HasSuffix(line, " 0") {
+			return true
+		}
+	}
+	return false
 }
