@@ -31,11 +31,11 @@ import (
 type serverConfig struct {
 	Storage struct {
 		TSDB struct {
-			Path             string         `yaml:"path"`
+			Path             string   `yaml:"path"`
 			Retention        duration `yaml:"retention_time"`
 			RetentionSize    string   `yaml:"retention_size"`
 			OutOfOrderWindow duration `yaml:"out_of_order_time_window"`
-			WALCompression   string         `yaml:"wal_compression"`
+			WALCompression   string   `yaml:"wal_compression"`
 		} `yaml:"tsdb"`
 	} `yaml:"storage"`
 	Web struct {
@@ -45,7 +45,7 @@ type serverConfig struct {
 		RemoteWrite        remoteWriteReceive `yaml:"remote_write_receiver"`
 	} `yaml:"web"`
 	Query struct {
-		RemoteURL     string         `yaml:"remote_url"`
+		RemoteURL     string   `yaml:"remote_url"`
 		Timeout       duration `yaml:"timeout"`
 		MaxSamples    int      `yaml:"max_samples"`
 		LookbackDelta duration `yaml:"lookback_delta"`

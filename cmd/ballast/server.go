@@ -18,8 +18,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/common/model"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 	"golang.org/x/sync/errgroup"
 
@@ -146,25 +146,25 @@ func (f *serverFlags) config(logger *slog.Logger) (*serverConfig, error) {
 
 // server holds the running components.
 type server struct {
-	cfg       *serverConfig
-	base      *slog.Logger // unscoped, for components to scope themselves
-	logger    *slog.Logger
-	reg       *prometheus.Registry
-	storage   *tsdb.Storage
-	bus       bus.Bus
-	ingester  *ingest.Ingester
-	scrape    *scrape.Manager
-	forward   *forward.Forwarder
-	exporter  *exporters.Exporter
-	opt       *optimizer
-	querier   datasource.Querier
-	ready     atomic.Bool
-	httpSrv   *http.Server
-	handler   atomic.Pointer[http.Handler]
+	cfg      *serverConfig
+	base     *slog.Logger // unscoped, for components to scope themselves
+	logger   *slog.Logger
+	reg      *prometheus.Registry
+	storage  *tsdb.Storage
+	bus      bus.Bus
+	ingester *ingest.Ingester
+	scrape   *scrape.Manager
+	forward  *forward.Forwarder
+	exporter *exporters.Exporter
+	opt      *optimizer
+	querier  datasource.Querier
+	ready    atomic.Bool
+	httpSrv  *http.Server
+	handler  atomic.Pointer[http.Handler]
 	// promConfig is the Prometheus-shaped part in force (replaced on reload).
 	promConfig atomic.Pointer[promconfig.Config]
 	reloads    *prometheus.GaugeVec
-	listenErr chan error
+	listenErr  chan error
 }
 
 func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
