@@ -181,6 +181,10 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Actuators, error) {
 		services, hook = c, c
 	} else if deps.Simulator != nil {
 		services = simInventory{deps.Simulator}
+	} else if r, ok := deps.Inventory.(hoststate.StateReader); ok {
+		// No Nova: a compute service is enabled when Ballast's inventory
+		// says the host is.
+		services = inventoryServices{deps.Inventory, r}
 	}
 	if services != nil {
 		s, err := novaservice.New(novaservice.Config{}, novaservice.Deps{Services: services}, logger)
@@ -255,4 +259,29 @@ func (i simInventory) SetServiceEnabled(ctx context.Context, host string, enable
 		st = model.HostEnabled
 	}
 	return i.SetHostState(ctx, host, string(st), reason)
+}
+
+// inventoryServices lets Ballast's host inventory stand in for Nova's
+// compute services on clouds without Nova.
+type inventoryServices struct {
+	inv hoststate.Inventory
+	r   hoststate.StateReader
+}
+
+var _ novaservice.Services = inventoryServices{}
+
+func (i inventoryServices) ServiceEnabled(ctx context.Context, host string) (bool, error) {
+	st, err := i.r.HostState(ctx, host)
+	if errors.Is(err, hoststate.ErrUnknownHost) {
+		return false, fmt.Errorf("host %s: %w", host, nova.ErrNoService)
+	}
+	return st == string(model.HostEnabled), err
+}
+
+func (i inventoryServices) SetServiceEnabled(ctx context.Context, host string, enabled bool, reason string) error {
+	st := model.HostDisabled
+	if enabled {
+		st = model.HostEnabled
+	}
+	return i.inv.SetHostState(ctx, host, string(st), reason)
 }

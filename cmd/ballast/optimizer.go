@@ -91,8 +91,12 @@ func (s *server) startOptimizer() (*optimizer, error) {
 	if o.sim != nil {
 		models = audit.SnapshotModels(o.sim.Snapshot)
 	} else {
+		// Hosts come from agents' inventory events (Kafka) and, for agents
+		// that are only scraped or push with remote_write, from their
+		// ballast_inventory_* series.
 		o.inventory = collect.NewEventInventory(logger.With("component", "inventory"))
-		b, err := collect.New(cfg.Collect, collect.Deps{Inventory: o.inventory, Querier: s.querier}, logger.With("component", "model"))
+		inv := collect.Inventories{o.inventory, &collect.MetricInventory{Querier: s.querier}}
+		b, err := collect.New(cfg.Collect, collect.Deps{Inventory: inv, Querier: s.querier}, logger.With("component", "model"))
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
 		}

@@ -89,7 +89,12 @@ func (c *Client) host(conn *libvirt.Connect, policy HostPolicy) (inventory.Host,
 	if policy.DiskPath != "" {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(policy.DiskPath, &st); err != nil {
-			c.logger.Warn("Cannot size instance disk path", "path", policy.DiskPath, "err", err)
+			// Once per distinct error: a missing path stays missing for
+			// every scrape, and the inventory says disk_bytes 0.
+			msg := err.Error()
+			if prev := c.diskErr.Swap(&msg); prev == nil || *prev != msg {
+				c.logger.Warn("Cannot size instance disk path; reporting no disk capacity", "path", policy.DiskPath, "err", err)
+			}
 		} else {
 			h.DiskBytes = st.Blocks * uint64(st.Bsize)
 		}

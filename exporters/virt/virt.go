@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"libvirt.org/go/libvirt"
@@ -65,6 +66,8 @@ type Client struct {
 	snapAt time.Time
 	xmls   map[string]xmlEntry // by UUID
 	spread uint64              // rotates expiry offsets
+
+	diskErr atomic.Pointer[string] // last disk-path error, logged once
 }
 
 // New returns a client for cfg. It does not connect: libvirtd may start
