@@ -83,7 +83,7 @@ func (s *syncBuffer) String() string {
 // startServer runs `ballast server` with args and waits until it is ready.
 func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	t.Helper()
-	addr := freePort(t)
+	addr := clientSafePort(t)
 	all := append([]string{"server", "--web.listen-address", addr, "--storage.tsdb.path", dataDir, "--log.level", "debug"}, args...)
 	cmd := exec.Command(binary, all...)
 	logs := &syncBuffer{}
