@@ -119,7 +119,7 @@ func TestMetricInventoryMatchesEvents(t *testing.T) {
 // collectorAdapter registers a one-method exporter collector.
 type collectorAdapter struct{ c *inventory.Collector }
 
-func (a collectorAdapter) Describe(chan<- *prometheus.Desc) {}
+func (a collectorAdapter) Describe(chan<- *prometheus.Desc)    {}
 func (a collectorAdapter) Collect(ch chan<- prometheus.Metric) { _ = a.c.Update(ch) }
 
 func TestInventoriesMerge(t *testing.T) {

@@ -1,0 +1,200 @@
+package roadef
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ballast-cloud/ballast/decision/optimize"
+)
+
+func load(t testing.TB, set, name string) (*Instance, []int) {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", set, "model_"+name+".txt"))
+	require.NoError(t, err)
+	defer f.Close()
+	in, err := Parse(f)
+	require.NoError(t, err)
+	a, err := os.Open(filepath.Join("testdata", set, "assignment_"+name+".txt"))
+	require.NoError(t, err)
+	defer a.Close()
+	orig, err := ParseAssignment(a, in)
+	require.NoError(t, err)
+	return in, orig
+}
+
+func TestExampleCosts(t *testing.T) {
+	f, err := os.Open("testdata/model_example.txt")
+	require.NoError(t, err)
+	defer f.Close()
+	in, err := Parse(f)
+	require.NoError(t, err)
+	orig := []int{0, 3, 0}
+	for _, tc := range []struct {
+		solution []int
+		want     int64
+	}{
+		{[]int{0, 3, 0}, 4200},
+		{[]int{0, 2, 0}, 3510},
+		{[]int{0, 2, 1}, 2411},
+	} {
+		ev, err := Evaluate(in, orig, tc.solution)
+		require.NoError(t, err)
+		require.True(t, ev.Feasible, "%v: %v", tc.solution, ev.Violations)
+		require.Equal(t, tc.want, ev.Total, "%v", tc.solution)
+	}
+}
+
+// TestOriginalCosts checks the checker against the published original cost
+// of every instance present, and the core's own exact cost against the
+// checker.
+func TestOriginalCosts(t *testing.T) {
+	f, err := os.Open("testdata/best_known.csv")
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := ReadBestKnown(f)
+	require.NoError(t, err)
+	require.Len(t, rows, 20)
+	checked := 0
+	for _, row := range rows {
+		if !row.ModelPresent {
+			continue
+		}
+		t.Run(row.Instance, func(t *testing.T) {
+			in, orig := load(t, row.Set, row.Instance)
+			require.Len(t, in.Machines, row.Machines)
+			require.Len(t, in.Processes, row.Processes)
+			ev, err := Evaluate(in, orig, orig)
+			require.NoError(t, err)
+			require.True(t, ev.Feasible, ev.Violations)
+			require.Equal(t, row.OriginalCost, ev.Total)
+			p, err := in.Problem(orig)
+			require.NoError(t, err)
+			s, err := optimize.NewState(p, nil)
+			require.NoError(t, err)
+			require.Equal(t, ev.Total, s.Breakdown().Exact)
+		})
+		checked++
+	}
+	require.Equal(t, 18, checked)
+}
+
+// TestCoreMatchesChecker applies random feasible moves through the core and
+// checks after each batch that its incremental cost and feasibility agree
+// with the independent checker.
+func TestCoreMatchesChecker(t *testing.T) {
+	for _, name := range []string{"a1_1", "a1_4", "a2_3", "a2_4"} {
+		t.Run(name, func(t *testing.T) {
+			in, orig := load(t, "A", name)
+			p, err := in.Problem(orig)
+			require.NoError(t, err)
+			s, err := optimize.NewState(p, nil)
+			require.NoError(t, err)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for batch := 0; batch < 20; batch++ {
+				for k := 0; k < 200; k++ {
+					pr := int32(rng.IntN(len(in.Processes)))
+					if rng.IntN(3) == 0 {
+						q := int32(rng.IntN(len(in.Processes)))
+						before := s.Cost()
+						if d, ok := s.SwapDelta(pr, q); ok {
+							s.Swap(pr, q)
+							require.InDelta(t, before+d, s.Cost(), 1e-6)
+						}
+						continue
+					}
+					m := int32(rng.IntN(len(in.Machines)))
+					before := s.Cost()
+					if d, ok := s.ShiftDelta(pr, m); ok {
+						s.Shift(pr, m)
+						require.InDelta(t, before+d, s.Cost(), 1e-6)
+					}
+				}
+				sol := make([]int, len(orig))
+				for i, m := range s.Assignment() {
+					sol[i] = int(m)
+				}
+				ev, err := Evaluate(in, orig, sol)
+				require.NoError(t, err)
+				require.True(t, ev.Feasible, ev.Violations)
+				require.Equal(t, ev.Total, s.Breakdown().Exact)
+				require.Empty(t, s.Violations())
+			}
+		})
+	}
+}
+
+func TestSolveImprovesAndIsDeterministic(t *testing.T) {
+	in, orig := load(t, "A", "a1_2")
+	run := func() *Result {
+		r, err := Solve(context.Background(), in, orig, SolveOptions{Seed: 3, Workers: 2, MaxIterations: 400_000})
+		require.NoError(t, err)
+		return r
+	}
+	a, b := run(), run()
+	require.Equal(t, a.Solution, b.Solution)
+	require.Equal(t, a.Evaluation.Total, b.Evaluation.Total)
+	ev0, err := Evaluate(in, orig, orig)
+	require.NoError(t, err)
+	require.Less(t, a.Evaluation.Total, ev0.Total)
+	require.True(t, a.Evaluation.Feasible)
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"empty", "", "resource count"},
+		{"negative", "-1", "outside"},
+		{"letters", "2 x", "not an integer"},
+		{"truncated", "1 0 10 2 0 0 5", "unexpected end"},
+		{"too many resources", "21", "outside"},
+		{"trailing", "1 0 1 1 0 0 5 5 0 1 0 0 1 0 1 0 0 1 1 1 7", "trailing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.in))
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestAssignmentRoundTrip(t *testing.T) {
+	in, orig := load(t, "A", "a1_1")
+	var b bytes.Buffer
+	require.NoError(t, WriteAssignment(&b, orig))
+	got, err := ParseAssignment(&b, in)
+	require.NoError(t, err)
+	require.Equal(t, orig, got)
+	_, err = ParseAssignment(strings.NewReader("0 1"), in)
+	require.ErrorContains(t, err, "unexpected end")
+	_, err = ParseAssignment(strings.NewReader(strings.Repeat("9 ", 100)), in)
+	require.ErrorContains(t, err, "outside")
+}
+
+func FuzzParse(f *testing.F) {
+	ex, err := os.ReadFile("testdata/model_example.txt")
+	require.NoError(f, err)
+	f.Add(ex)
+	f.Add([]byte("1 0 1 1 0 0 5 5 0 1 0 0 1 0 1 0 0 1 1 1"))
+	f.Add([]byte("20 1 1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := Parse(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		// A parsed instance must be safe to use: an all-zero assignment
+		// evaluates without panicking and maps onto the core.
+		orig := make([]int, len(in.Processes))
+		if _, err := Evaluate(in, orig, orig); err != nil {
+			t.Fatalf("evaluate parsed instance: %v", err)
+		}
+		if p, err := in.Problem(orig); err == nil {
+			_, _ = optimize.NewState(p, nil)
+		}
+		_, _ = ParseAssignment(bytes.NewReader(data), in)
+	})
+}

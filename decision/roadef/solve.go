@@ -1,0 +1,115 @@
+package roadef
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ballast-cloud/ballast/decision/optimize"
+)
+
+// Problem maps the instance and its original assignment onto the shared
+// optimisation core: resources keep their transient flag and load weight,
+// machines their capacities, safety capacities, neighbourhoods and locations,
+// services become machine-conflict services with their spread and
+// dependencies, and the three move-cost weights and the machine move-cost
+// matrix carry over unchanged, so the core's exact cost equals Evaluate's.
+func (in *Instance) Problem(original []int) (*optimize.Problem, error) {
+	if len(original) != len(in.Processes) {
+		return nil, fmt.Errorf("original assignment: %d entries, want %d", len(original), len(in.Processes))
+	}
+	p := &optimize.Problem{
+		Resources:         make([]optimize.Resource, len(in.Resources)),
+		Machines:          make([]optimize.Machine, len(in.Machines)),
+		Processes:         make([]optimize.Process, len(in.Processes)),
+		Services:          make([]optimize.Service, len(in.Services)),
+		Balances:          make([]optimize.Balance, len(in.Balances)),
+		ProcessMoveWeight: in.WeightProcessMove,
+		ServiceMoveWeight: in.WeightServiceMove,
+		MachineMoveWeight: in.WeightMachineMove,
+		MachineMoveCost:   in.MachineMoveCost,
+	}
+	for r, res := range in.Resources {
+		p.Resources[r] = optimize.Resource{Name: fmt.Sprintf("r%d", r), Transient: res.Transient, LoadWeight: res.WeightLoad}
+	}
+	for m, mc := range in.Machines {
+		p.Machines[m] = optimize.Machine{
+			Name:         fmt.Sprintf("m%d", m),
+			Capacity:     mc.Capacity,
+			Safety:       mc.Safety,
+			Neighborhood: int32(mc.Neighborhood),
+			Location:     int32(mc.Location),
+		}
+	}
+	for s, sv := range in.Services {
+		deps := make([]int32, len(sv.DependsOn))
+		for i, d := range sv.DependsOn {
+			deps[i] = int32(d)
+		}
+		p.Services[s] = optimize.Service{Conflict: optimize.ConflictMachine, SpreadMin: int32(sv.SpreadMin), DependsOn: deps}
+	}
+	for i, pr := range in.Processes {
+		if original[i] < 0 || original[i] >= len(in.Machines) {
+			return nil, fmt.Errorf("original assignment[%d]: machine %d out of range", i, original[i])
+		}
+		p.Processes[i] = optimize.Process{
+			Demand:   pr.Requirement,
+			Initial:  int32(original[i]),
+			Service:  int32(pr.Service),
+			MoveCost: pr.MoveCost,
+			Zone:     -1,
+		}
+	}
+	for b, bl := range in.Balances {
+		p.Balances[b] = optimize.Balance{R1: bl.R1, R2: bl.R2, Target: bl.Target, Weight: bl.Weight}
+	}
+	return p, nil
+}
+
+// SolveOptions tune Solve.
+type SolveOptions struct {
+	Seed int64
+	// Workers run in parallel (default 1); the best result wins.
+	Workers int
+	// MaxIterations bounds the annealing moves tried (0: until ctx ends).
+	MaxIterations int64
+	// Progress, if set, is called after each annealing epoch.
+	Progress func(optimize.Progress)
+}
+
+// Result is a solved instance.
+type Result struct {
+	Solution   []int
+	Evaluation *Evaluation
+	Search     *optimize.Result
+}
+
+// Solve improves the original assignment with the shared core until ctx ends
+// (or MaxIterations), then re-checks the result with Evaluate.
+func Solve(ctx context.Context, in *Instance, original []int, opts SolveOptions) (*Result, error) {
+	p, err := in.Problem(original)
+	if err != nil {
+		return nil, err
+	}
+	res, err := optimize.Solve(ctx, p, optimize.Options{
+		Seed:     opts.Seed,
+		Workers:  opts.Workers,
+		Anneal:   &optimize.AnnealOptions{MaxIterations: opts.MaxIterations},
+		Progress: opts.Progress,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sol := make([]int, len(res.Assignment))
+	for i, m := range res.Assignment {
+		sol[i] = int(m)
+	}
+	ev, err := Evaluate(in, original, sol)
+	if err != nil {
+		return nil, err
+	}
+	if int64(res.Final.Exact) != ev.Total || !ev.Feasible {
+		return nil, fmt.Errorf("solver and checker disagree: solver cost %d, checker cost %d, feasible %v %v",
+			res.Final.Exact, ev.Total, ev.Feasible, ev.Violations)
+	}
+	return &Result{Solution: sol, Evaluation: ev, Search: res}, nil
+}
