@@ -55,6 +55,7 @@ func realHosts(t *testing.T) (a, b *realHost) {
 		migrationURI: testenv.RequireEnv(t, "BALLAST_LIBVIRT_HOSTA_MIGRATION_URI", what)}
 	b = &realHost{name: "hostB", uri: testenv.RequireEnv(t, "BALLAST_LIBVIRT_HOSTB_URI", what),
 		migrationURI: testenv.RequireEnv(t, "BALLAST_LIBVIRT_HOSTB_MIGRATION_URI", what)}
+	testenv.Exclusive(t, a.uri) // other packages' tests use the same hosts
 	for _, h := range []*realHost{a, b} {
 		c, err := libvirt.NewConnect(h.uri)
 		require.NoError(t, err, "connect to %s", h.uri)

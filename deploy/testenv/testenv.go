@@ -10,8 +10,12 @@
 package testenv
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -46,4 +50,28 @@ func missing(t testing.TB, format string, args ...any) {
 		t.Fatalf(format, args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// Exclusive holds a lock on the shared component identified by key (for
+// example the libvirt hosts' URI) until the test ends. go test runs packages
+// in parallel processes; tests that change a shared component (restart a
+// daemon, evacuate a host) take it so they never see each other's guests or
+// restarts. The lock is an flock on a file in the temporary directory, so
+// it is released when the process dies.
+func Exclusive(t testing.TB, key string) {
+	t.Helper()
+	sum := sha256.Sum256([]byte(key))
+	path := filepath.Join(os.TempDir(), "ballast-test-"+hex.EncodeToString(sum[:8])+".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("lock %s: %v", key, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		t.Fatalf("lock %s: %v", key, err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	})
 }

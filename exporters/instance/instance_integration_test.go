@@ -47,6 +47,7 @@ func requireHosts(t *testing.T) realHost {
 		dir:    testenv.RequireEnv(t, "BALLAST_LIBVIRT_HOSTS_DIR", "two libvirtd hosts (scripts/libvirt-hosts.sh up DIR)"),
 		script: testenv.RequireEnv(t, "BALLAST_LIBVIRT_HOSTS_SCRIPT", "two libvirtd hosts (scripts/libvirt-hosts.sh up DIR)"),
 	}
+	testenv.Exclusive(t, h.uri) // restarts hostA's libvirtd; other packages' tests use it too
 	conn, err := libvirt.NewConnect(h.uri)
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = conn.Close() })
