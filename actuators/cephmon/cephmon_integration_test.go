@@ -66,6 +66,7 @@ func (r *cephRun) apply(id, state string, acts []action.Action, actionStates ...
 // action is reconciled, and that weight 1.0 is sent as a float.
 func TestRealCeph(t *testing.T) {
 	conf := testenv.RequireEnv(t, "CEPH_CONF", "a Ceph cluster (scripts/ceph.sh start DIR; . DIR/env)")
+	testenv.Exclusive(t, conf) // tests in other packages create pools and move PGs on it too
 	ctx := context.Background()
 	logger := slog.Default()
 	client, err := cephmon.New(cephmon.Config{ConfigFile: conf}, logger)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/ballast-cloud/ballast/actuators/applier"
+	"github.com/ballast-cloud/ballast/actuators/cephmon"
 	"github.com/ballast-cloud/ballast/actuators/setup"
 	"github.com/ballast-cloud/ballast/decision"
 	"github.com/ballast-cloud/ballast/decision/audit"
@@ -65,6 +66,7 @@ func (c *optimizerConfig) validate(dataDir string) error {
 type optimizer struct {
 	sim       *sim.Sim
 	inventory *collect.EventInventory
+	cephMon   *cephmon.Client // reads the Ceph part of the model
 	store     *store.Store
 	actuators *setup.Actuators
 	applier   *applier.Applier
@@ -96,21 +98,33 @@ func (s *server) startOptimizer() (*optimizer, error) {
 		// ballast_inventory_* series.
 		o.inventory = collect.NewEventInventory(logger.With("component", "inventory"))
 		inv := collect.Inventories{o.inventory, &collect.MetricInventory{Querier: s.querier}}
+		// OSDs, pools and PGs come from the cluster the Ceph actuators
+		// act on, read afresh for every audit.
+		if cfg.Actuators.Ceph != nil {
+			if o.cephMon, err = cephmon.New(*cfg.Actuators.Ceph, logger.With("component", "model/ceph")); err != nil {
+				return nil, fmt.Errorf("actuators.ceph: %w", err)
+			}
+			inv = append(inv, &collect.CephInventory{Mon: o.cephMon})
+		}
 		b, err := collect.New(cfg.Collect, collect.Deps{Inventory: inv, Querier: s.querier}, logger.With("component", "model"))
 		if err != nil {
+			o.close()
 			return nil, fmt.Errorf("model: %w", err)
 		}
 		models = audit.BuilderModels(b, nil)
 	}
 	if cfg.Watcher.AuthStrategy != "noauth" {
 		if err := ensureTokensFile(cfg.Watcher.TokensFile, s.logger); err != nil {
+			o.close()
 			return nil, err
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.Watcher.Database.Path), 0o755); err != nil {
+		o.close()
 		return nil, fmt.Errorf("watcher.database.path: %w", err)
 	}
 	if o.store, err = store.Open(cfg.Watcher.Database, s.bus, logger); err != nil {
+		o.close()
 		return nil, err
 	}
 	deps := setup.Deps{Inventory: watcher.NewHostInventory(o.store, models)}
@@ -150,6 +164,9 @@ func (o *optimizer) run(ctx context.Context, s *server, goFn func(func() error))
 }
 
 func (o *optimizer) close() {
+	if o.cephMon != nil {
+		_ = o.cephMon.Close()
+	}
 	if o.actuators != nil {
 		_ = o.actuators.Close()
 	}

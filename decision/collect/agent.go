@@ -256,7 +256,8 @@ func schemaMajor(v string) int {
 }
 
 // Inventories merges inventories in order: a host known to an earlier one
-// hides the same host (and its instances) in the later ones. The server
+// hides the same host (and its instances) in the later ones, and the first
+// Ceph part found is the model's (CephInventory provides it). The server
 // uses events first (current to the second) and the agents' series second
 // (agents that are only scraped).
 type Inventories []Inventory
@@ -286,6 +287,9 @@ func (is Inventories) Inventory(ctx context.Context) (*dmodel.Cluster, error) {
 		}
 		for h := range fresh {
 			seen[h] = true
+		}
+		if out.Ceph == nil && c.Ceph != nil {
+			out.Ceph = c.Ceph
 		}
 		if c.Timestamp.After(out.Timestamp) {
 			out.Timestamp = c.Timestamp

@@ -27,6 +27,7 @@ func cephCLI(t *testing.T, conf string, args ...string) []byte {
 // read from the same cluster.
 func TestRealCluster(t *testing.T) {
 	conf := testenv.RequireEnv(t, "CEPH_CONF", "a Ceph cluster (scripts/ceph.sh start DIR)")
+	testenv.Exclusive(t, conf) // tests in other packages create pools and move PGs on it too
 	const pool = "ballast-collector-test"
 	cephCLI(t, conf, "osd", "pool", "create", pool, "8", "8")
 	t.Cleanup(func() { cephCLI(t, conf, "osd", "pool", "rm", pool, pool, "--yes-i-really-really-mean-it") })
