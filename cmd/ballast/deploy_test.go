@@ -132,3 +132,25 @@ func requireKnownFlags(t *testing.T, args []string) {
 		require.Contains(t, string(help), name, "flag %s of `ballast %s`", name, args[0])
 	}
 }
+
+// TestReadmeConfig keeps the README's configuration examples true: each
+// YAML block of its Configuration section loads and validates (with the
+// files it names replaced by ones that exist).
+func TestReadmeConfig(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	section := string(raw)
+	section = section[strings.Index(section, "## Configuration"):]
+	section = section[:strings.Index(section, "\n## Architecture")]
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	require.GreaterOrEqual(t, len(blocks), 2)
+	dir := t.TempDir()
+	cephConf := filepath.Join(dir, "ceph.conf")
+	require.NoError(t, os.WriteFile(cephConf, []byte("[global]\n"), 0o644))
+	for i, b := range blocks {
+		cfg := strings.NewReplacer("/etc/ceph/ceph.conf", cephConf, "/etc/ballast/hypervisors/*.yml", filepath.Join(dir, "*.yml")).Replace(b[1])
+		c, err := parseConfig([]byte(cfg), dir, nil)
+		require.NoError(t, err, "README yaml block %d:\n%s", i, b[1])
+		require.NoError(t, c.validate(), "README yaml block %d", i)
+	}
+}
