@@ -147,10 +147,6 @@ func releases(state string) bool {
 	return state == actuators.StateSucceeded || state == actuators.StateSkipped
 }
 
-func terminal(state string) bool {
-	return releases(state) || state == actuators.StateFailed || state == actuators.StateCancelled
-}
-
 // run applies the plan and returns how it ended.
 func (r *runner) run() Result {
 	r.logger.Info("Applying action plan", "actions", len(r.acts), "per_host", r.limits.perHost, "global", r.limits.global)

@@ -186,12 +186,11 @@ func (m *Migrate) Close() error {
 }
 
 type params struct {
-	instance  string
-	src, dst  *hypervisor
-	live      bool
-	srcName   string
-	dstName   string
-	migration string
+	instance string
+	src, dst *hypervisor
+	live     bool
+	srcName  string
+	dstName  string
 }
 
 func (m *Migrate) parse(a action.Action) (params, error) {

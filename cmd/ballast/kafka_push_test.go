@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -110,5 +109,5 @@ func TestExporterPushThroughKafka(t *testing.T) {
 	require.Equal(t, pushes*mem, memSum, "no sample lost, none stored twice")
 	require.NotEmpty(t, query(a, `count({job="e2e"})`), "both ingesters hold part of the series")
 	require.NotEmpty(t, query(b, `count({job="e2e"})`), "both ingesters hold part of the series")
-	t.Log(fmt.Sprintf("%d series × %.0f pushes through Kafka", len(perSeries), pushes))
+	t.Logf("%d series × %.0f pushes through Kafka", len(perSeries), pushes)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/ballast-cloud/ballast/collector/bus"
@@ -225,7 +226,7 @@ func Batch(mfs []*dto.MetricFamily, tsMillis int64, extra labels.Labels) *bus.Sa
 		if extraName != "" {
 			lb.Set(extraName, extraValue)
 		}
-		lb.Set(labels.MetricName, name)
+		lb.Set(model.MetricNameLabel, name)
 		ts := tsMillis
 		if m.TimestampMs != nil {
 			ts = m.GetTimestampMs()
