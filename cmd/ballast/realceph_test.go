@@ -90,15 +90,24 @@ func (r *cephRig) pool(t *testing.T, pgs, size int) (string, []cephPG) {
 // v1 calls the server's Watcher API and decodes the JSON answer.
 func (r *cephRig) v1(t *testing.T, method, path string, body any) map[string]any {
 	t.Helper()
+	return callV1(t, r.url, method, path, body)
+}
+
+// callV1 sends a Watcher API request at microversion 1.7 without a token
+// (the servers under test run auth_strategy noauth), requires a 2xx answer
+// and decodes its JSON body.
+func callV1(t *testing.T, base, method, path string, body any) map[string]any {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		require.NoError(t, err)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, r.url+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("OpenStack-API-Version", "infra-optim 1.7")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

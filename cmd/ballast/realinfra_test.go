@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -98,26 +95,7 @@ actuators:
 
 	v1 := func(method, path string, body any) map[string]any {
 		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, err := json.Marshal(body)
-			require.NoError(t, err)
-			rd = bytes.NewReader(b)
-		}
-		req, err := http.NewRequest(method, p.url+path, rd)
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("OpenStack-API-Version", "infra-optim 1.7")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		require.Less(t, resp.StatusCode, 300, "%s %s: %s", method, path, raw)
-		out := map[string]any{}
-		if len(raw) > 0 {
-			require.NoError(t, json.Unmarshal(raw, &out), "%s", raw)
-		}
-		return out
+		return callV1(t, p.url, method, path, body)
 	}
 
 	// The model knows both hosts and the guests once the exporters are scraped.
