@@ -29,9 +29,7 @@ type cli struct {
 func newCLI(t *testing.T, e *env, role string) *cli {
 	bin := testenv.RequireBinary(t, "watcher")
 	// Debian's interpreter, not a pyenv shim.
-	if _, err := exec.LookPath("/usr/bin/python3"); err != nil {
-		t.Skip("/usr/bin/python3 is missing")
-	}
+	testenv.RequireBinary(t, "/usr/bin/python3")
 	return &cli{t: t, bin: bin, url: e.srv.URL, token: e.tokens[role], home: t.TempDir()}
 }
 
