@@ -63,26 +63,26 @@ func (c *clock) progress() float64 {
 // objective least, largest processes first. It returns the processes it
 // could not place.
 func Repair(ctx context.Context, s *State) []int32 {
-	var todo []int32
+	var pending []int32
 	for p := int32(0); p < int32(s.P); p++ {
 		m := s.assign[p]
 		if s.pinned[p] {
 			continue
 		}
 		if s.evac[m] || (s.zone[p] >= 0 && s.mLoc[m] != s.zone[p]) {
-			todo = append(todo, p)
+			pending = append(pending, p)
 		}
 	}
-	if len(todo) == 0 {
+	if len(pending) == 0 {
 		return nil
 	}
 	size := s.sizes()
-	slices.SortStableFunc(todo, func(a, b int32) int { return cmp.Compare(size[b], size[a]) })
+	slices.SortStableFunc(pending, func(a, b int32) int { return cmp.Compare(size[b], size[a]) })
 	clk := newClock(ctx)
 	var failed []int32
 	all := s.machinesByFill(false)
 	fit := newFitIndex(s, all)
-	for _, p := range todo {
+	for _, p := range pending {
 		if clk.check() {
 			failed = append(failed, p)
 			continue
