@@ -202,8 +202,24 @@ func (p *InProc) ConsumeEvents(ctx context.Context, group string, types []string
 	}
 }
 
-// Ready always reports nil: an in-process bus has nothing to wait for.
-func (p *InProc) Ready() error { return nil }
+// Ready reports nil once a sample consumer is subscribed (until then a
+// publish would fail with ErrNoConsumer), ErrClosed after Close.
+func (p *InProc) Ready() error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	for _, g := range p.samples {
+		g.mu.Lock()
+		n := len(g.handlers)
+		g.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+	}
+	return ErrNoConsumer
+}
 
 // Close stops every consumer; later publishes fail with ErrClosed.
 func (p *InProc) Close() error {
