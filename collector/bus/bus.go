@@ -14,6 +14,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -31,6 +32,46 @@ type Series struct {
 	// Consumers that cache per-series state key on it to skip re-hashing.
 	Hash    uint64
 	Samples []Sample
+	// Memo, when not nil, is a slot the producer keeps for this label set
+	// across batches, where a consumer can keep per-series state instead of
+	// looking it up again (the ingester keeps the TSDB series reference).
+	// The remote-write and Kafka decoders set it from their label caches.
+	Memo *SeriesMemo
+}
+
+// SeriesMemo holds one consumer's per-series value for one label set. It
+// remembers who stored the value and for which labels, so a value is only
+// given back to the consumer that stored it, for the same labels: a memo
+// that travels with a relabelled copy of a series, or that two consumers
+// share, misses instead of answering wrongly. Safe for concurrent use.
+type SeriesMemo struct {
+	p atomic.Pointer[memoValue]
+}
+
+type memoValue struct {
+	owner  any
+	labels labels.Labels
+	v      uint64
+}
+
+// Load returns the value owner stored for ls, if any.
+func (m *SeriesMemo) Load(owner any, ls labels.Labels) (uint64, bool) {
+	if m == nil {
+		return 0, false
+	}
+	mv := m.p.Load()
+	if mv == nil || mv.owner != owner || !labels.Equal(mv.labels, ls) {
+		return 0, false
+	}
+	return mv.v, true
+}
+
+// Store keeps v for owner and ls, replacing what any consumer stored before.
+func (m *SeriesMemo) Store(owner any, ls labels.Labels, v uint64) {
+	if m == nil {
+		return
+	}
+	m.p.Store(&memoValue{owner: owner, labels: ls, v: v})
 }
 
 // SampleBatch is the unit of sample delivery: what one scrape, one

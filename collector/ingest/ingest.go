@@ -156,7 +156,12 @@ func (in *Ingester) Handle(ctx context.Context, b *bus.SampleBatch) error {
 		if h == 0 {
 			h = s.Labels.Hash()
 		}
-		ref := in.refs.get(h, s.Labels)
+		// The decoder's memo answers without the cache's map probe.
+		m, memoHit := s.Memo.Load(in, s.Labels)
+		ref := tsdb.Ref(m)
+		if !memoHit {
+			ref = in.refs.get(h, s.Labels)
+		}
 		for _, smp := range s.Samples {
 			r, err := app.Append(ref, s.Labels, smp.T, smp.V)
 			if err != nil {
@@ -174,6 +179,10 @@ func (in *Ingester) Handle(ctx context.Context, b *bus.SampleBatch) error {
 			if r != ref {
 				ref = r
 				in.refs.put(h, s.Labels, r)
+				s.Memo.Store(in, s.Labels, uint64(r))
+			} else if !memoHit && s.Memo != nil {
+				s.Memo.Store(in, s.Labels, uint64(r))
+				memoHit = true
 			}
 		}
 	}

@@ -85,3 +85,36 @@ func TestRefCacheCollision(t *testing.T) {
 	require.Equal(t, tsdb.Ref(7), c.get(42, a))
 	require.Equal(t, tsdb.Ref(0), c.get(42, b), "same hash, other labels: no reference")
 }
+
+// TestMemoSharedByTwoStores hands the same decoded series, with one memo, to
+// ingesters of two stores, and a relabelled copy of it: each stores its
+// samples in its own series, none takes the other's reference.
+func TestMemoSharedByTwoStores(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Second)
+	t0 := now.Add(-time.Minute).UnixMilli()
+	st1, st2 := openStorage(t), openStorage(t)
+	in1, err := New(Options{}, st1, NewMetrics(nil), nil)
+	require.NoError(t, err)
+	in2, err := New(Options{}, st2, NewMetrics(nil), nil)
+	require.NoError(t, err)
+
+	// A series created first in st2 makes the refs of the two stores differ.
+	require.NoError(t, in2.Handle(ctx, &bus.SampleBatch{Series: []bus.Series{{Labels: labels.FromStrings("__name__", "other"), Samples: []bus.Sample{{T: t0, V: 1}}}}}))
+
+	memo := new(bus.SeriesMemo)
+	a := labels.FromStrings("__name__", "a")
+	b := labels.FromStrings("__name__", "b")
+	for i := range 3 {
+		smp := []bus.Sample{{T: t0 + int64(i)*1000, V: float64(i + 1)}}
+		require.NoError(t, in1.Handle(ctx, &bus.SampleBatch{Series: []bus.Series{{Labels: a, Memo: memo, Samples: smp}}}))
+		require.NoError(t, in2.Handle(ctx, &bus.SampleBatch{Series: []bus.Series{{Labels: a, Memo: memo, Samples: smp}}}))
+		require.NoError(t, in1.Handle(ctx, &bus.SampleBatch{Series: []bus.Series{{Labels: b, Memo: memo, Samples: smp}}}))
+	}
+	for _, st := range []*tsdb.Storage{st1, st2} {
+		require.Equal(t, 3.0, query(t, st, `count_over_time(a[10m])`, now))
+		require.Equal(t, 6.0, query(t, st, `sum_over_time(a[10m])`, now))
+	}
+	require.Equal(t, 6.0, query(t, st1, `sum_over_time(b[10m])`, now))
+	require.Equal(t, 1.0, query(t, st2, `count_over_time(other[10m])`, now))
+}

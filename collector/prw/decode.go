@@ -272,10 +272,11 @@ func (d *Decoder) series(msg []byte, b *bus.SampleBatch, rej *Rejection) error {
 	}
 	if rawLabels != nil {
 		if e := d.cache.get(key, rawLabels); e != nil {
-			s.Labels, s.Hash = e.ls, e.hash
+			s.Labels, s.Hash, s.Memo = e.ls, e.hash, &e.memo
 			return nil
 		}
 	}
+	s.Memo = nil
 	ls, reason, example, err := d.buildLabels(msg0, nLabels)
 	if err != nil {
 		return err
@@ -286,7 +287,7 @@ func (d *Decoder) series(msg []byte, b *bus.SampleBatch, rej *Rejection) error {
 	}
 	s.Labels, s.Hash = ls, ls.Hash()
 	if rawLabels != nil {
-		d.cache.put(key, rawLabels, ls, s.Hash)
+		s.Memo = &d.cache.put(key, rawLabels, ls, s.Hash).memo
 	}
 	return nil
 }
@@ -515,6 +516,7 @@ type cacheEntry struct {
 	raw  []byte
 	ls   labels.Labels
 	hash uint64
+	memo bus.SeriesMemo
 }
 
 func newLabelCache(max int) *labelCache {
@@ -536,14 +538,16 @@ func (c *labelCache) get(key uint64, raw []byte) *cacheEntry {
 	return nil
 }
 
-func (c *labelCache) put(key uint64, raw []byte, ls labels.Labels, hash uint64) {
+func (c *labelCache) put(key uint64, raw []byte, ls labels.Labels, hash uint64) *cacheEntry {
+	e := &cacheEntry{raw: bytes.Clone(raw), ls: ls, hash: hash}
 	sh := &c.shards[key%64]
 	sh.mu.Lock()
 	if len(sh.m) >= c.perShard {
 		sh.m = make(map[uint64]*cacheEntry, len(sh.m))
 	}
-	sh.m[key] = &cacheEntry{raw: bytes.Clone(raw), ls: ls, hash: hash}
+	sh.m[key] = e
 	sh.mu.Unlock()
+	return e
 }
 
 // uvarint decodes a protobuf varint the way gogo/protobuf does: at most ten

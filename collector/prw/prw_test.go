@@ -3,6 +3,7 @@ package prw
 import (
 	"math"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/gogo/protobuf/proto"
@@ -149,6 +150,59 @@ func TestEncodeRoundTrip(t *testing.T) {
 	require.Len(t, out.Series, 2)
 	require.Equal(t, in.Series[0].Samples, out.Series[0].Samples)
 	require.True(t, math.IsNaN(out.Series[1].Samples[0].V))
+}
+
+// TestEncodeMatchesReference checks the encoder byte for byte against
+// prompb's for series whose length takes one, two and three varint bytes
+// (the encoder reserves two and moves the body for the other widths).
+func TestEncodeMatchesReference(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		value   string // length of one label value sets the series size
+		samples int
+	}{
+		{"under 128 bytes", "v", 1},
+		{"two-byte length", strings.Repeat("v", 200), 3},
+		{"at 16383", strings.Repeat("v", 16383-33), 0},
+		{"three-byte length", strings.Repeat("v", 20000), 40},
+		{"length guessed one byte short", strings.Repeat("v", 110), 0},
+		{"length guessed one byte long", "v", 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := bus.Series{Labels: labels.FromStrings("__name__", "m", "big", tc.value)}
+			ref := prompb.TimeSeries{Labels: lbls("__name__", "m", "big", tc.value)}
+			for i := range tc.samples {
+				s.Samples = append(s.Samples, bus.Sample{T: int64(i+1) * 15000, V: float64(i+1) / 3})
+				ref.Samples = append(ref.Samples, prompb.Sample{Timestamp: int64(i+1) * 15000, Value: float64(i+1) / 3})
+			}
+			want := reference(t, ref)
+			got := AppendTimeSeries([]byte("prefix"), &s)
+			require.Equal(t, want, got[len("prefix"):])
+			require.Equal(t, len(want), TimeSeriesSize(&s))
+		})
+	}
+}
+
+// TestDecoderMemo checks that a decoded series carries its label-cache entry's
+// memo from the first batch on, and the same memo in later batches.
+func TestDecoderMemo(t *testing.T) {
+	raw := reference(t, prompb.TimeSeries{Labels: lbls("__name__", "m", "a", "b"), Samples: []prompb.Sample{{Value: 1, Timestamp: 1}}})
+	d := NewDecoder(Limits{})
+	var b1, b2 bus.SampleBatch
+	require.NoError(t, d.Decode(raw, &b1, &Rejection{}))
+	require.NoError(t, d.Decode(raw, &b2, &Rejection{}))
+	require.NotNil(t, b1.Series[0].Memo)
+	require.Same(t, b1.Series[0].Memo, b2.Series[0].Memo)
+
+	owner := new(int)
+	b1.Series[0].Memo.Store(owner, b1.Series[0].Labels, 42)
+	v, ok := b2.Series[0].Memo.Load(owner, b2.Series[0].Labels)
+	require.True(t, ok)
+	require.Equal(t, uint64(42), v)
+	_, ok = b2.Series[0].Memo.Load(new(int), b2.Series[0].Labels)
+	require.False(t, ok, "another consumer's value")
+	_, ok = b2.Series[0].Memo.Load(owner, labels.FromStrings("__name__", "m", "a", "c"))
+	require.False(t, ok, "relabelled copy")
 }
 
 // FuzzDecode checks the fast decoder against prompb, the reference: whatever
