@@ -56,6 +56,11 @@ type options struct {
 	domains, scrapes, pushBatches int
 	// agent is the ballast binary to measure as a process; empty: skip.
 	agent string
+	// agentArgs are added to the agent's command line.
+	agentArgs stringList
+	// interval is the pause between the agent's timed scrapes (Prometheus
+	// scrapes every 15 s or so; 0 scrapes back to back).
+	interval time.Duration
 	// cpuProfile and memProfile, when set, receive pprof profiles of the
 	// timed in-process scrapes (CPU) and of the allocations up to their end.
 	cpuProfile, memProfile string
@@ -120,6 +125,8 @@ func main() {
 	flag.IntVar(&o.scrapes, "scrapes", 30, "scrapes to time")
 	flag.IntVar(&o.pushBatches, "push-batches", 20, "scrapes pushed in the throughput run")
 	flag.StringVar(&o.agent, "agent", "", "also start this ballast binary's exporter on the simulated host and measure it")
+	flag.Var(&o.agentArgs, "agent-arg", "an argument added to the agent's command line (repeatable), e.g. -agent-arg=--no-runtime.release-memory")
+	flag.DurationVar(&o.interval, "interval", 0, "pause between the agent's timed scrapes (0: back to back)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed in-process scrapes to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the timed in-process scrapes to this file")
 	flag.Parse()
@@ -165,14 +172,14 @@ func run(o options) (*result, error) {
 		return nil, err
 	}
 	if o.agent != "" {
-		if r.agent, r.agentSeries, r.agentCPU, r.agentMem, err = benchAgent(o.agent, o.scrapes, uri, dir); err != nil {
+		if r.agent, r.agentSeries, r.agentCPU, r.agentMem, err = benchAgent(o, o.agent, o.scrapes, uri, dir); err != nil {
 			return nil, fmt.Errorf("agent %s: %w", o.agent, err)
 		}
 		cold, err := uncachedCopy(o.agent, dir)
 		if err != nil {
 			return nil, err
 		}
-		if _, _, _, r.agentCold, err = benchAgent(cold, o.scrapes, uri, dir); err != nil {
+		if _, _, _, r.agentCold, err = benchAgent(o, cold, o.scrapes, uri, dir); err != nil {
 			return nil, fmt.Errorf("agent %s: %w", cold, err)
 		}
 	}
@@ -264,11 +271,11 @@ func benchHTTP(o options, r *result, uri, dir string, logger *slog.Logger) error
 	self.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	srv := httptest.NewServer(exp.Handler(self))
 	defer srv.Close()
-	if _, _, _, err := scrapeHTTP(srv.URL, 1); err != nil { // connect, read every description
+	if _, _, _, err := scrapeHTTP(srv.URL, 1, 0); err != nil { // connect, read every description
 		return err
 	}
 	cpuBefore := cpuTime()
-	durations, series, size, err := scrapeHTTP(srv.URL, o.scrapes)
+	durations, series, size, err := scrapeHTTP(srv.URL, o.scrapes, 0)
 	if err != nil {
 		return err
 	}
@@ -279,9 +286,12 @@ func benchHTTP(o options, r *result, uri, dir string, logger *slog.Logger) error
 
 // scrapeHTTP scrapes url once to warm up, then n times, and returns the
 // times to the last byte, the series of the last scrape and its size.
-func scrapeHTTP(url string, n int) (durations []time.Duration, series, size int, err error) {
+func scrapeHTTP(url string, n int, interval time.Duration) (durations []time.Duration, series, size int, err error) {
 	client := &http.Client{Timeout: time.Minute}
 	for i := range n + 1 {
+		if i > 0 {
+			time.Sleep(interval)
+		}
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		if err != nil {
 			return nil, 0, 0, err
@@ -377,14 +387,15 @@ func benchPush(o options, r *result, exp *exporters.Exporter, dir string, logger
 
 // benchAgent starts `<agent> exporter` with its default collectors on the
 // simulated host, scrapes it like Prometheus and reads its memory.
-func benchAgent(agent string, scrapes int, uri, dir string) (l latencies, series int, cpu time.Duration, m memory, err error) {
+func benchAgent(o options, agent string, scrapes int, uri, dir string) (l latencies, series int, cpu time.Duration, m memory, err error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return l, 0, 0, m, err
 	}
 	var logs bytes.Buffer
-	cmd := exec.Command(agent, "exporter", "--web.listen-address="+addr, "--libvirt.uri="+uri,
-		"--inventory.disk-path="+dir, "--log.level=warn")
+	args := append([]string{"exporter", "--web.listen-address=" + addr, "--libvirt.uri=" + uri,
+		"--inventory.disk-path=" + dir, "--log.level=warn"}, o.agentArgs...)
+	cmd := exec.Command(agent, args...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		return l, 0, 0, m, err
@@ -400,11 +411,11 @@ func benchAgent(agent string, scrapes int, uri, dir string) (l latencies, series
 		return l, 0, 0, m, fmt.Errorf("%w; its log:\n%s", err, logs.String())
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
-	if _, _, _, err := scrapeHTTP(url+"/metrics", 0); err != nil { // connect, read every description
+	if _, _, _, err := scrapeHTTP(url+"/metrics", 0, 0); err != nil { // connect, read every description
 		return l, 0, 0, m, err
 	}
 	before := procCPU(pid)
-	durations, series, _, err := scrapeHTTP(url+"/metrics", scrapes)
+	durations, series, _, err := scrapeHTTP(url+"/metrics", scrapes, o.interval)
 	if err != nil {
 		return l, 0, 0, m, err
 	}
@@ -630,3 +641,9 @@ func report(w io.Writer, o options, r *result) {
 	fmt.Fprintf(w, "\npush over remote_write to a loopback receiver: %d samples in %.2f s\n", r.pushSamples, r.pushSeconds)
 	row("push throughput", fmt.Sprintf("%.0f samples/s", r.pushSamplesPerSec), "-", -1)
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
