@@ -113,6 +113,9 @@ type result struct {
 	agentCPU    time.Duration // per scrape, the agent process alone
 	agentMem    memory
 	agentCold   memory
+	// agentFloor is the uncached copy with every collector switched off:
+	// what the binary costs before it collects anything.
+	agentFloor memory
 
 	pushSamples       int
 	pushSeconds       float64
@@ -181,6 +184,15 @@ func run(o options) (*result, error) {
 		}
 		if _, _, _, r.agentCold, err = benchAgent(o, cold, o.scrapes, uri, dir); err != nil {
 			return nil, fmt.Errorf("agent %s: %w", cold, err)
+		}
+		if cold, err = uncachedCopy(o.agent, dir); err != nil {
+			return nil, err
+		}
+		floor := o
+		floor.agentArgs = []string{"--no-collector.instance", "--no-collector.inventory", "--no-collector.node",
+			"--no-collector.diskio", "--no-collector.ceph"}
+		if _, _, _, r.agentFloor, err = benchAgent(floor, cold, 1, uri, dir); err != nil {
+			return nil, fmt.Errorf("agent %s without collectors: %w", cold, err)
 		}
 	}
 	return r, nil
@@ -637,6 +649,8 @@ func report(w io.Writer, o options, r *result) {
 		memRows("agent", r.agentMem)
 		fmt.Fprintf(w, "the same, started from a copy not in the page cache\n")
 		memRows("agent", r.agentCold)
+		fmt.Fprintf(w, "the same copy with every collector off (what the binary costs before collecting)\n")
+		memRows("agent", r.agentFloor)
 	}
 	fmt.Fprintf(w, "\npush over remote_write to a loopback receiver: %d samples in %.2f s\n", r.pushSamples, r.pushSeconds)
 	row("push throughput", fmt.Sprintf("%.0f samples/s", r.pushSamplesPerSec), "-", -1)
