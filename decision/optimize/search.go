@@ -519,6 +519,17 @@ type AnnealOptions struct {
 	// assignments are kept as best): spending the transient room of a
 	// machine is otherwise irreversible for a greedy search.
 	HardTransient bool
+	// LNS is the share of the search's work spent on large-neighbourhood
+	// moves (see State.repack): a few machines, one of them costly, have
+	// their processes lifted and packed again, and are kept under the
+	// annealing rule. Zero disables them; it must be below 1.
+	LNS float64
+	// LNSMachines is the most machines one such move repacks (default 4;
+	// at least 2).
+	LNSMachines int
+	// LNSLift bounds how many processes one such move lifts (0: all the
+	// machines' processes): beyond it a random subset is lifted.
+	LNSLift int
 }
 
 // Ejection chains move up to ejectDepth processes off the target machine,
@@ -572,6 +583,32 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 	temp := t0
 	var it int64
 	var chain []move
+	var lw *lnsWork
+	var lnsWait int64
+	var ms []int32
+	lnsMax := max(2, o.LNSMachines)
+	if o.LNSMachines <= 0 {
+		lnsMax = 4
+	}
+	if o.LNS > 0 && o.LNS < 1 && s.M >= 2 {
+		lw = newLNSWork(s)
+		lnsMax = min(lnsMax, s.M)
+	}
+	// accept books an applied move of objective delta d and keeps the
+	// assignment when it is the best so far.
+	accept := func(d float64) {
+		st.Accepted++
+		cur += d
+		if cur < *bestCost-1e-9 && s.transOver == 0 {
+			// Re-read the exact cost: the running sum drifts with floats.
+			cur = s.Cost()
+			if cur < *bestCost {
+				*bestCost = cur
+				copy(best, s.assign)
+				st.Improved++
+			}
+		}
+	}
 	for {
 		if it&255 == 0 {
 			if clk.done() {
@@ -596,6 +633,25 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 		}
 		it++
 		st.Iterations++
+		if lw != nil {
+			if lnsWait > 0 {
+				lnsWait--
+			} else {
+				ms = s.pickRepack(rng, ms, 2+rng.IntN(lnsMax-1))
+				d, mv, ok := s.repack(rng, ms, lw, o.LNSLift, 0.5)
+				work := float64(max(1, len(lw.procs)*len(ms)))
+				if ok && d > 0 && rng.Float64() >= math.Exp(-d/temp) {
+					s.undo(mv)
+					ok = false
+				}
+				lnsWait = int64(work * (1 - o.LNS) / o.LNS)
+				if !ok {
+					continue
+				}
+				accept(d)
+				continue
+			}
+		}
 		p := movable[rng.IntN(len(movable))]
 		var d float64
 		var ok, applied bool
@@ -633,17 +689,7 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 		default:
 			s.Shift(p, m)
 		}
-		st.Accepted++
-		cur += d
-		if cur < *bestCost-1e-9 && s.transOver == 0 {
-			// Re-read the exact cost: the running sum drifts with floats.
-			cur = s.Cost()
-			if cur < *bestCost {
-				*bestCost = cur
-				copy(best, s.assign)
-				st.Improved++
-			}
-		}
+		accept(d)
 	}
 }
 

@@ -198,3 +198,53 @@ func FuzzParse(f *testing.F) {
 		_, _ = ParseAssignment(bytes.NewReader(data), in)
 	})
 }
+
+// TestRepackEscapesTightPacking checks on a2_1 (a tight three-resource
+// packing under safety capacities, no service rules) that the repack moves
+// reach a far lower cost than shifts and swaps alone within the same number
+// of iterations.
+func TestRepackEscapesTightPacking(t *testing.T) {
+	in, orig := load(t, "A", "a2_1")
+	p, err := in.Problem(orig)
+	require.NoError(t, err)
+	cases := []struct {
+		name string
+		lns  float64
+	}{
+		{name: "shift and swap", lns: 0},
+		{name: "with repack", lns: lnsShareFor(len(p.Processes), len(p.Machines))},
+	}
+	costs := make([]int64, len(cases))
+	for i, tc := range cases {
+		r, err := optimize.Solve(context.Background(), p, optimize.Options{
+			Seed:   1,
+			Anneal: &optimize.AnnealOptions{MaxIterations: 1_000_000, LNS: tc.lns, LNSLift: lnsLift, LNSMachines: lnsMachines},
+		})
+		require.NoError(t, err, tc.name)
+		require.Empty(t, r.Violations, tc.name)
+		sol := make([]int, len(r.Assignment))
+		for k, m := range r.Assignment {
+			sol[k] = int(m)
+		}
+		ev, err := Evaluate(in, orig, sol)
+		require.NoError(t, err)
+		require.True(t, ev.Feasible, tc.name)
+		require.Equal(t, ev.Total, r.Final.Exact, tc.name)
+		costs[i] = ev.Total
+	}
+	require.Less(t, costs[1]*10, costs[0], "repack: %d, shift and swap: %d", costs[1], costs[0])
+}
+
+func TestLNSShareFor(t *testing.T) {
+	for _, tc := range []struct {
+		P, M int
+		want float64
+	}{
+		{1000, 100, lnsShare},
+		{5000, 100, lnsShare},
+		{20000, 100, lnsShareCrowded},
+		{10, 0, lnsShare},
+	} {
+		require.Equal(t, tc.want, lnsShareFor(tc.P, tc.M), "%d processes on %d machines", tc.P, tc.M)
+	}
+}

@@ -65,6 +65,30 @@ func (in *Instance) Problem(original []int) (*optimize.Problem, error) {
 	return p, nil
 }
 
+// Large-neighbourhood moves (optimize.AnnealOptions.LNS): the share of the
+// search spent repacking a few machines at a time, how many processes one
+// repack lifts at most and on how many machines. The tight packings of set
+// A and of b_1/b_2 (a few dozen processes per machine) gain most from them;
+// on instances with hundreds of processes per machine the cheap shifts and
+// swaps are still paying off within the time limit, so they get a smaller
+// share.
+const (
+	lnsShare        = 0.3
+	lnsShareCrowded = 0.15
+	lnsCrowded      = 100 // processes per machine
+	lnsLift         = 30
+	lnsMachines     = 4
+)
+
+// lnsShareFor is the repack share for an instance of P processes on M
+// machines.
+func lnsShareFor(P, M int) float64 {
+	if M > 0 && P > lnsCrowded*M {
+		return lnsShareCrowded
+	}
+	return lnsShare
+}
+
 // SolveOptions tune Solve.
 type SolveOptions struct {
 	Seed int64
@@ -91,9 +115,14 @@ func Solve(ctx context.Context, in *Instance, original []int, opts SolveOptions)
 		return nil, err
 	}
 	res, err := optimize.Solve(ctx, p, optimize.Options{
-		Seed:     opts.Seed,
-		Workers:  opts.Workers,
-		Anneal:   &optimize.AnnealOptions{MaxIterations: opts.MaxIterations},
+		Seed:    opts.Seed,
+		Workers: opts.Workers,
+		Anneal: &optimize.AnnealOptions{
+			MaxIterations: opts.MaxIterations,
+			LNS:           lnsShareFor(len(p.Processes), len(p.Machines)),
+			LNSLift:       lnsLift,
+			LNSMachines:   lnsMachines,
+		},
 		Progress: opts.Progress,
 	})
 	if err != nil {
