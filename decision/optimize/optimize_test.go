@@ -151,6 +151,20 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 }
 
 func TestSearchesKeepConstraintsAndAreDeterministic(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		anneal func(seed uint64) *AnnealOptions
+	}{
+		{"shift, swap, eject", func(uint64) *AnnealOptions { return &AnnealOptions{MaxIterations: 20000} }},
+		{"with repack", func(seed uint64) *AnnealOptions {
+			return &AnnealOptions{MaxIterations: 20000, LNS: 0.3, HardTransient: seed%2 == 0}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { searchesKeepConstraints(t, tc.anneal) })
+	}
+}
+
+func searchesKeepConstraints(t *testing.T, anneal func(seed uint64) *AnnealOptions) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		p := randomProblem(seed, 15, 150)
 		p.Machines[0].Evacuate = true
@@ -165,7 +179,7 @@ func TestSearchesKeepConstraintsAndAreDeterministic(t *testing.T) {
 				Seed: int64(seed), Repair: true,
 				Drain:   &DrainOptions{KeepLarge: true},
 				Descent: &DescentOptions{Swaps: true},
-				Anneal:  &AnnealOptions{MaxIterations: 20000},
+				Anneal:  anneal(seed),
 				Workers: 2, Epochs: 4,
 			})
 			require.NoError(t, err)
