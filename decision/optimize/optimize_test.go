@@ -159,6 +159,9 @@ func TestSearchesKeepConstraintsAndAreDeterministic(t *testing.T) {
 		{"with repack", func(seed uint64) *AnnealOptions {
 			return &AnnealOptions{MaxIterations: 20000, LNS: 0.3, HardTransient: seed%2 == 0}
 		}},
+		{"with reweighing and a transient price", func(seed uint64) *AnnealOptions {
+			return &AnnealOptions{MaxIterations: 20000, Reweigh: 0.3, TransientPrice: 0.05, HardTransient: seed%3 == 0}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { searchesKeepConstraints(t, tc.anneal) })
 	}
@@ -295,4 +298,63 @@ func TestSoftTransientDeltas(t *testing.T) {
 	fresh, err := NewState(p, s.Assignment())
 	require.NoError(t, err)
 	require.Equal(t, fresh.TransientOverflow(), s.TransientOverflow())
+}
+
+// The search's own terms (transient penalty, transient price, perturbed
+// load weights) must keep the incremental deltas exact, leave TrueCost the
+// problem's objective, and vanish without a trace when removed.
+func TestSearchTermsDeltas(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		soft, price, reweight bool
+	}{
+		{"price", false, true, false},
+		{"reweighted", false, false, true},
+		{"soft, price, reweighted", true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := randomProblem(5, 10, 120)
+			s, err := NewState(p, nil)
+			require.NoError(t, err)
+			if tc.soft {
+				s.SetSoftTransient(7)
+			}
+			if tc.price {
+				s.SetTransientPrice([]float64{0.5, 0, 2})
+			}
+			if tc.reweight {
+				s.SetLoadWeights([]int64{10, 30, 4})
+			}
+			rng := rand.New(rand.NewPCG(3, 3))
+			for step := 0; step < 4000; step++ {
+				a := int32(rng.IntN(len(p.Processes)))
+				before := s.Cost()
+				if rng.IntN(2) == 0 {
+					b := int32(rng.IntN(len(p.Processes)))
+					if d, ok := s.SwapDelta(a, b); ok {
+						s.Swap(a, b)
+						require.InDelta(t, before+d, s.Cost(), 1e-6, "step %d", step)
+					}
+				} else if m := int32(rng.IntN(len(p.Machines))); true {
+					if d, ok := s.ShiftDelta(a, m); ok {
+						s.Shift(a, m)
+						require.InDelta(t, before+d, s.Cost(), 1e-6, "step %d", step)
+					}
+				}
+				if step%1000 == 999 && !tc.reweight {
+					fresh, err := NewState(p, s.Assignment())
+					require.NoError(t, err)
+					require.InDelta(t, fresh.Cost(), s.TrueCost(), 1e-6, "step %d", step)
+				}
+			}
+			s.SetSoftTransient(0)
+			s.SetTransientPrice(nil)
+			s.SetLoadWeights(nil)
+			fresh, err := NewState(p, s.Assignment())
+			require.NoError(t, err)
+			require.InDelta(t, fresh.Cost(), s.Cost(), 1e-6)
+			require.InDelta(t, fresh.Cost(), s.TrueCost(), 1e-6)
+			require.Equal(t, fresh.Breakdown().Exact, s.Breakdown().Exact)
+		})
+	}
 }

@@ -524,6 +524,20 @@ type AnnealOptions struct {
 	// their processes lifted and packed again, and are kept under the
 	// annealing rule. Zero disables them; it must be below 1.
 	LNS float64
+	// TransientPrice, when positive, charges a process away from its
+	// initial machine TransientPrice × the load weight per unit of its
+	// transient demand during the search (State.SetTransientPrice), so
+	// moves that hold little transient room are preferred while it is
+	// plentiful. The best assignment is judged without it.
+	TransientPrice float64
+	// Reweigh is the share of each epoch spent first with one resource's
+	// load weight multiplied by ReweighFactor (default 10): the resource
+	// whose load cost is furthest above its lower bound. Such a phase
+	// pushes the search out of a local optimum towards the bound; the best
+	// assignment is only taken while the problem's weights are in force.
+	// Zero disables it; it must be below 1.
+	Reweigh       float64
+	ReweighFactor float64
 	// LNSMachines is the most machines one such move repacks (default 4;
 	// at least 2).
 	LNSMachines int
@@ -572,12 +586,32 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 		s.SetSoftTransient(s.transW)
 		defer s.SetSoftTransient(0)
 	}
+	if o.TransientPrice > 0 && s.hasTrans {
+		price := make([]float64, s.R)
+		for r := range price {
+			price[r] = o.TransientPrice * float64(max(1, s.loadW[r]))
+		}
+		s.SetTransientPrice(price)
+		defer s.SetTransientPrice(nil)
+	}
 	// Ejection chains spend transient room fast and without a way back;
 	// on problems with transient resources they did much worse, so they
 	// are used only without them.
 	ejectRatio := o.EjectRatio
 	if s.hasTrans {
 		ejectRatio = 0
+	}
+	var lbLoad []int64
+	reweighed := false
+	p0 := progress(st.Iterations)
+	reweighEnd := p0 + o.Reweigh*(p1-p0)
+	factor := o.ReweighFactor
+	if factor <= 0 {
+		factor = 10
+	}
+	if o.Reweigh > 0 && o.Reweigh < 1 {
+		lbLoad = s.loadBounds()
+		defer s.SetLoadWeights(nil)
 	}
 	cur := s.Cost()
 	temp := t0
@@ -599,11 +633,14 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 	accept := func(d float64) {
 		st.Accepted++
 		cur += d
-		if cur < *bestCost-1e-9 && s.transOver == 0 {
+		if reweighed {
+			return
+		}
+		if cur-s.tpriceSum < *bestCost-1e-9 && s.transOver == 0 {
 			// Re-read the exact cost: the running sum drifts with floats.
 			cur = s.Cost()
-			if cur < *bestCost {
-				*bestCost = cur
+			if tc := s.TrueCost(); tc < *bestCost {
+				*bestCost = tc
 				copy(best, s.assign)
 				st.Improved++
 			}
@@ -619,7 +656,31 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 				return
 			}
 			temp = t0 * math.Exp(logRatio*pr)
-			if soft && it&4095 == 0 {
+			if lbLoad != nil {
+				if want := pr < reweighEnd; want != reweighed {
+					if want {
+						if w := s.reweighWorst(lbLoad, factor); w != nil {
+							s.SetLoadWeights(w)
+							reweighed = true
+							if soft {
+								// The transient capacity stays hard in
+								// this phase: against a raised weight
+								// the penalty is cheap, and the phase
+								// would end far from feasible.
+								s.SetSoftTransient(0)
+							}
+						}
+					} else {
+						s.SetLoadWeights(nil)
+						reweighed = false
+						if soft {
+							s.SetSoftTransient(s.transW)
+						}
+					}
+					cur = s.Cost()
+				}
+			}
+			if soft && !reweighed && it&4095 == 0 {
 				// Adaptive penalty: push back towards feasibility while
 				// infeasible, relax while feasible.
 				if s.transOver > 0 {
@@ -691,6 +752,46 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 		}
 		accept(d)
 	}
+}
+
+// loadBounds returns, per resource, the least load cost any assignment can
+// have: the total demand above the total safety capacity.
+func (s *State) loadBounds() []int64 {
+	R := s.R
+	lb := make([]int64, R)
+	for i := 0; i < s.P*R; i++ {
+		lb[i%R] += s.dem[i]
+	}
+	for m := 0; m < s.M; m++ {
+		for r := 0; r < R; r++ {
+			lb[r] -= s.safety[m*R+r]
+		}
+	}
+	for r := range lb {
+		lb[r] = max(0, lb[r])
+	}
+	return lb
+}
+
+// reweighWorst returns load weights with the resource whose weighted load
+// cost is furthest above its bound multiplied by factor, or nil when every
+// resource is at its bound.
+func (s *State) reweighWorst(lb []int64, factor float64) []int64 {
+	worst, gap := -1, int64(0)
+	for r := 0; r < s.R; r++ {
+		if g := s.pb.Resources[r].LoadWeight * (s.loadCost[r] - lb[r]); g > gap {
+			worst, gap = r, g
+		}
+	}
+	if worst < 0 {
+		return nil
+	}
+	w := make([]int64, s.R)
+	for r, res := range s.pb.Resources {
+		w[r] = res.LoadWeight
+	}
+	w[worst] = int64(math.Ceil(float64(max(1, w[worst])) * factor))
+	return w
 }
 
 // calibrate estimates start and end temperatures from the cost increase of

@@ -75,6 +75,12 @@ type State struct {
 	softTrans bool
 	transW    float64
 	transOver int64
+
+	// tprice, when set, charges each process away from its initial
+	// machine its transient demand at a price per unit (SetTransientPrice):
+	// a search term, not part of the problem's cost.
+	tprice    []float64
+	tpriceSum float64
 }
 
 // NewState builds the state of p under assign (nil: every process on its
@@ -213,6 +219,7 @@ func (s *State) rebuild() {
 	s.moved = 0
 	s.pmc, s.mmcSum = 0, 0
 	s.transOver = 0
+	s.tpriceSum = 0
 	for i, m := range s.assign {
 		p := int32(i)
 		d := s.dem[i*R : i*R+R]
@@ -239,6 +246,9 @@ func (s *State) rebuild() {
 		if m != s.init[i] {
 			s.moved++
 			s.pmc += s.moveCost[i]
+			if s.tprice != nil {
+				s.tpriceSum += s.tprice[i]
+			}
 			if s.mmc != nil {
 				s.mmcSum += int64(s.mmc[int(s.init[i])*M+int(m)])
 			}
@@ -329,6 +339,58 @@ func (s *State) SetSoftTransient(w float64) {
 	s.softTrans = w > 0 && s.hasTrans
 	s.transW = w
 }
+
+// SetTransientPrice charges every process away from its initial machine
+// price[r] per unit of its demand of each transient resource r, as a search
+// term: the room a moved process holds on its initial machine is then worth
+// something to the search before it runs out. nil removes the term.
+func (s *State) SetTransientPrice(price []float64) {
+	if price == nil || !s.hasTrans {
+		s.tprice, s.tpriceSum = nil, 0
+		return
+	}
+	R := s.R
+	s.tprice = make([]float64, s.P)
+	s.tpriceSum = 0
+	for p := range s.tprice {
+		d := s.dem[p*R : p*R+R]
+		for r := range d {
+			if s.transient[r] && r < len(price) {
+				s.tprice[p] += price[r] * float64(d[r])
+			}
+		}
+		if s.assign[p] != s.init[p] {
+			s.tpriceSum += s.tprice[p]
+		}
+	}
+}
+
+// SetLoadWeights replaces the per-resource load weights the search uses
+// (nil restores the problem's) and recomputes the cached machine costs.
+// While they differ from the problem's, Cost is not the problem's objective:
+// a search perturbs them to leave a local optimum (one resource's overload
+// priced higher for a while) and restores them before judging assignments.
+func (s *State) SetLoadWeights(w []int64) {
+	if w == nil {
+		w = make([]int64, s.R)
+		for r, res := range s.pb.Resources {
+			w[r] = res.LoadWeight
+		}
+	}
+	s.loadW = w
+	s.intTotal = 0
+	R := s.R
+	for m := 0; m < s.M; m++ {
+		s.intM[m] = s.machineInt(m, s.use[m*R:m*R+R], s.cnt[m])
+		s.intTotal += s.intM[m]
+	}
+}
+
+// LoadCost is the unweighted load cost of resource r.
+func (s *State) LoadCost(r int) int64 { return s.loadCost[r] }
+
+// TrueCost is the objective without the search's penalty and price terms.
+func (s *State) TrueCost() float64 { return float64(s.exact()) + s.floatTotal }
 
 // TransientOverflow is the total transient usage above capacity.
 func (s *State) TransientOverflow() int64 { return s.transOver }
@@ -423,7 +485,7 @@ func (s *State) Cost() float64 {
 	if s.softTrans {
 		c += s.transW * float64(s.transOver)
 	}
-	return c
+	return c + s.tpriceSum
 }
 
 // exact is the weighted sum of the integer terms.
@@ -607,8 +669,12 @@ func (s *State) shiftCost(p, m1, m2 int32, dm int) float64 {
 	}
 	delta := s.machineInt(int(m1), u1, s.cnt[m1]-1) - s.intM[m1] +
 		s.machineInt(int(m2), u2, s.cnt[m2]+1) - s.intM[m2]
+	f := 0.0
 	if dm != 0 {
 		delta += int64(dm) * s.wPMC * s.moveCost[p]
+		if s.tprice != nil {
+			f += float64(dm) * s.tprice[p]
+		}
 		if sv := s.svcOf[p]; sv >= 0 && s.wSMC != 0 {
 			c := s.svcMov[sv]
 			if dm > 0 && c+1 > s.smcMax {
@@ -622,9 +688,8 @@ func (s *State) shiftCost(p, m1, m2 int32, dm int) float64 {
 		row := int(s.init[p]) * s.M
 		delta += s.wMMC * int64(s.mmc[row+int(m2)]-s.mmc[row+int(m1)])
 	}
-	f := 0.0
 	if len(s.floatRes) > 0 {
-		f = s.machineFloat(int(m1), u1) - s.floatM[m1] + s.machineFloat(int(m2), u2) - s.floatM[m2]
+		f += s.machineFloat(int(m1), u1) - s.floatM[m1] + s.machineFloat(int(m2), u2) - s.floatM[m2]
 	}
 	return float64(delta) + f
 }
@@ -709,6 +774,9 @@ func (s *State) Shift(p, m2 int32) {
 	if dm != 0 {
 		s.moved += dm
 		s.pmc += int64(dm) * s.moveCost[i]
+		if s.tprice != nil {
+			s.tpriceSum += float64(dm) * s.tprice[i]
+		}
 		if sv := s.svcOf[i]; sv >= 0 {
 			c := s.svcMov[sv]
 			s.smcHist[c]--
@@ -819,8 +887,11 @@ func (s *State) swapCost(p1, p2, m1, m2 int32) float64 {
 		delta += s.wSMC * int64(s.smcMaxAfter(s.svcOf[p1], dm1, s.svcOf[p2], dm2)-s.smcMax)
 	}
 	f := 0.0
+	if s.tprice != nil {
+		f += float64(dm1)*s.tprice[p1] + float64(dm2)*s.tprice[p2]
+	}
 	if len(s.floatRes) > 0 {
-		f = s.machineFloat(int(m1), u1) - s.floatM[m1] + s.machineFloat(int(m2), u2) - s.floatM[m2]
+		f += s.machineFloat(int(m1), u1) - s.floatM[m1] + s.machineFloat(int(m2), u2) - s.floatM[m2]
 	}
 	if s.softTrans {
 		f += s.transW * float64(s.swapTransientPenalty(p1, p2, m1, m2)+s.swapTransientPenalty(p2, p1, m2, m1))
