@@ -358,3 +358,29 @@ func TestSearchTermsDeltas(t *testing.T) {
 		})
 	}
 }
+
+// A reweighed phase that ends on the optimum, where no later move improves,
+// must still have that assignment judged: the search returns the optimum.
+func TestReweighedPhaseEndingOnTheOptimumIsKept(t *testing.T) {
+	// Two resources, two machines of safety 10: process 0 (5, 5) sits on
+	// machine 0 with process 1 (8, 0); moving it to machine 1 brings every
+	// load under safety, the only move that helps, found in any phase.
+	p := &Problem{
+		Resources: []Resource{{Name: "cpu", LoadWeight: 10}, {Name: "mem", LoadWeight: 1}},
+		Machines: []Machine{
+			{Capacity: []int64{20, 20}, Safety: []int64{10, 10}},
+			{Capacity: []int64{20, 20}, Safety: []int64{10, 10}},
+		},
+		Processes: []Process{
+			{Demand: []int64{5, 5}, Initial: 0, Service: -1, Zone: -1},
+			{Demand: []int64{8, 0}, Initial: 0, Service: -1, Zone: -1},
+		},
+		ProcessMoveWeight: 1,
+	}
+	for _, iters := range []int64{256, 4096, 100_000} {
+		r, err := Solve(context.Background(), p, Options{Seed: 1, Workers: 1,
+			Anneal: &AnnealOptions{MaxIterations: iters, Reweigh: 0.9}})
+		require.NoError(t, err)
+		require.Equal(t, int64(0), r.Final.Exact, "iterations %d: %v", iters, r.Assignment)
+	}
+}

@@ -611,7 +611,6 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 	}
 	if o.Reweigh > 0 && o.Reweigh < 1 {
 		lbLoad = s.loadBounds()
-		defer s.SetLoadWeights(nil)
 	}
 	cur := s.Cost()
 	temp := t0
@@ -628,14 +627,10 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 		lw = newLNSWork(s)
 		lnsMax = min(lnsMax, s.M)
 	}
-	// accept books an applied move of objective delta d and keeps the
-	// assignment when it is the best so far.
-	accept := func(d float64) {
-		st.Accepted++
-		cur += d
-		if reweighed {
-			return
-		}
+	// record keeps the assignment when it is feasible and the best so far;
+	// accept books an applied move of objective delta d and records it
+	// unless the weights are perturbed.
+	record := func() {
 		if cur-s.tpriceSum < *bestCost-1e-9 && s.transOver == 0 {
 			// Re-read the exact cost: the running sum drifts with floats.
 			cur = s.Cost()
@@ -646,13 +641,37 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 			}
 		}
 	}
+	accept := func(d float64) {
+		st.Accepted++
+		cur += d
+		if !reweighed {
+			record()
+		}
+	}
+	// unweigh ends a reweighed phase: the problem's weights again, and
+	// the assignment judged at once, as the phase may have ended where no
+	// later move improves.
+	unweigh := func() {
+		if !reweighed {
+			return
+		}
+		s.SetLoadWeights(nil)
+		reweighed = false
+		if soft {
+			s.SetSoftTransient(s.transW)
+		}
+		cur = s.Cost()
+		record()
+	}
 	for {
 		if it&255 == 0 {
 			if clk.done() {
+				unweigh()
 				return
 			}
 			pr := progress(st.Iterations)
 			if pr >= p1 {
+				unweigh()
 				return
 			}
 			temp = t0 * math.Exp(logRatio*pr)
@@ -670,14 +689,10 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 								s.SetSoftTransient(0)
 							}
 						}
+						cur = s.Cost()
 					} else {
-						s.SetLoadWeights(nil)
-						reweighed = false
-						if soft {
-							s.SetSoftTransient(s.transW)
-						}
+						unweigh()
 					}
-					cur = s.Cost()
 				}
 			}
 			if soft && !reweighed && it&4095 == 0 {
