@@ -4,7 +4,9 @@
 //
 //   - L1 and L2 (Martello–Toth) bin-packing bounds on the number of hosts any
 //     placement needs, per resource dimension, the maximum over dimensions
-//     being a bound for the vector problem;
+//     being a bound for the vector problem, and a joint L1 over pairs of
+//     dimensions for hosts whose sizes differ (the same hosts must hold
+//     every resource: surrogate relaxation);
 //   - a balance floor on the standard deviation of host utilisation.
 //
 // Inputs are plain numbers (item sizes and host capacities); the package
@@ -40,6 +42,9 @@ type Hosts struct {
 	// L2 is Martello and Toth's bound computed with the largest capacity,
 	// maximised with L1 and over dimensions; no placement uses fewer hosts.
 	L2 int `json:"l2"`
+	// Joint is the surrogate-relaxation bound over pairs of dimensions
+	// (see jointL1); it is already counted in L1 and L2.
+	Joint int `json:"joint,omitempty"`
 	// Dimensions holds the per-dimension values.
 	Dimensions []DimensionBound `json:"dimensions"`
 	// Infeasible is true when some item is larger than every host.
@@ -61,7 +66,67 @@ func HostsNeeded(dims []Dimension) Hosts {
 		h.L2 = max(h.L2, l2)
 		h.Infeasible = h.Infeasible || inf
 	}
+	if !h.Infeasible {
+		h.Joint = jointL1(dims)
+		h.L1 = max(h.L1, h.Joint)
+		h.L2 = max(h.L2, h.Joint)
+	}
 	return h
+}
+
+// jointSteps is how finely jointL1 samples the weight between two
+// dimensions.
+const jointSteps = 16
+
+// jointL1 is the continuous bound with the same hosts in every dimension.
+// Any set of hosts that holds every resource also holds every non-negative
+// combination of them, so for weights λ the fewest hosts, largest in
+// Σ λ_d·cap_d first, whose combined capacity covers Σ λ_d·demand_d is a
+// bound (a surrogate relaxation). Each dimension alone is L1; mixing two
+// is stronger when the hosts large in one are small in the other. It
+// samples λ on every pair of dimensions, demands normalised to 1, and
+// returns the best bound found (0 with fewer than two dimensions or hosts
+// listed differently across dimensions).
+func jointL1(dims []Dimension) int {
+	if len(dims) < 2 {
+		return 0
+	}
+	n := len(dims[0].Capacities)
+	totals := make([]float64, len(dims))
+	for d, dim := range dims {
+		if len(dim.Capacities) != n {
+			return 0
+		}
+		for _, w := range dim.Items {
+			totals[d] += w
+		}
+	}
+	best := 0
+	comb := make([]float64, n)
+	for a := 0; a < len(dims); a++ {
+		for b := a + 1; b < len(dims); b++ {
+			if totals[a] <= eps || totals[b] <= eps {
+				continue
+			}
+			for step := 1; step < jointSteps; step++ {
+				la := float64(step) / jointSteps
+				wa, wb := la/totals[a], (1-la)/totals[b]
+				for h := range comb {
+					comb[h] = wa*dims[a].Capacities[h] + wb*dims[b].Capacities[h]
+				}
+				slices.SortFunc(comb, func(x, y float64) int { return cmp.Compare(y, x) })
+				var sum float64
+				for k, v := range comb {
+					sum += v
+					if sum >= 1-eps {
+						best = max(best, k+1)
+						break
+					}
+				}
+			}
+		}
+	}
+	return best
 }
 
 // eps absorbs float rounding in sums of sizes.

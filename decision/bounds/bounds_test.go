@@ -2,6 +2,8 @@ package bounds
 
 import (
 	"math"
+	"math/bits"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -84,4 +86,50 @@ func TestBalanceFloor(t *testing.T) {
 	require.Greater(t, b.StdDevFloor, 0.0)
 	require.Equal(t, Balance{}, BalanceFloor(nil, nil))
 	require.InDelta(t, math.Sqrt(2)/2*0, StdDev([]float64{1, 1}), 1e-12)
+}
+
+// Hosts big in CPU are small in memory and the other way round: each
+// dimension alone needs 2 hosts, but both at once need 4 (the two big in
+// CPU and the two big in memory), which the joint bound finds.
+func TestJointBound(t *testing.T) {
+	caps := func(v ...float64) []float64 { return v }
+	h := HostsNeeded([]Dimension{
+		{Name: "cpu", Items: []float64{50, 50, 50, 50}, Capacities: caps(100, 100, 20, 20, 20, 20)},
+		{Name: "mem", Items: []float64{50, 50, 50, 50}, Capacities: caps(20, 20, 100, 100, 20, 20)},
+	})
+	for _, d := range h.Dimensions {
+		require.Equal(t, 2, d.L1, d.Name)
+	}
+	require.Equal(t, 4, h.Joint)
+	require.Equal(t, 4, h.L1)
+	require.Equal(t, 4, h.L2)
+	// Brute force: the joint bound never exceeds the fewest hosts whose
+	// capacity covers the demand in both dimensions at once.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 200; trial++ {
+		n := 2 + rng.IntN(8)
+		cpu, mem := make([]float64, n), make([]float64, n)
+		for i := range cpu {
+			cpu[i], mem[i] = float64(10+rng.IntN(90)), float64(10+rng.IntN(90))
+		}
+		dc, dm := float64(20+rng.IntN(200)), float64(20+rng.IntN(200))
+		fewest := n + 1
+		for set := 1; set < 1<<n; set++ {
+			var sc, sm float64
+			for i := 0; i < n; i++ {
+				if set&(1<<i) != 0 {
+					sc += cpu[i]
+					sm += mem[i]
+				}
+			}
+			if sc >= dc && sm >= dm {
+				fewest = min(fewest, bits.OnesCount(uint(set)))
+			}
+		}
+		if fewest > n {
+			continue
+		}
+		j := jointL1([]Dimension{{Items: []float64{dc}, Capacities: cpu}, {Items: []float64{dm}, Capacities: mem}})
+		require.LessOrEqual(t, j, fewest, "trial %d", trial)
+	}
 }

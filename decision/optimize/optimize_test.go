@@ -384,3 +384,18 @@ func TestReweighedPhaseEndingOnTheOptimumIsKept(t *testing.T) {
 		require.Equal(t, int64(0), r.Final.Exact, "iterations %d: %v", iters, r.Assignment)
 	}
 }
+
+func TestAnnealOptionsValidated(t *testing.T) {
+	p := randomProblem(1, 4, 10)
+	for _, tc := range []struct {
+		o    AnnealOptions
+		want string
+	}{
+		{AnnealOptions{MaxIterations: 10, LNS: 1}, "LNS share 1"},
+		{AnnealOptions{MaxIterations: 10, Reweigh: -0.1}, "reweigh share -0.1"},
+		{AnnealOptions{MaxIterations: 10, TransientPrice: -1}, "negative transient price"},
+	} {
+		_, err := Solve(context.Background(), p, Options{Anneal: &tc.o})
+		require.ErrorContains(t, err, tc.want)
+	}
+}

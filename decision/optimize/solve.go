@@ -3,6 +3,7 @@ package optimize
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -63,6 +64,16 @@ type Result struct {
 // done; it errors only on an invalid problem or options.
 func Solve(ctx context.Context, p *Problem, opts Options) (*Result, error) {
 	start := time.Now()
+	if a := opts.Anneal; a != nil {
+		switch {
+		case a.LNS < 0 || a.LNS >= 1:
+			return nil, fmt.Errorf("anneal: LNS share %v outside [0, 1)", a.LNS)
+		case a.Reweigh < 0 || a.Reweigh >= 1:
+			return nil, fmt.Errorf("anneal: reweigh share %v outside [0, 1)", a.Reweigh)
+		case a.TransientPrice < 0 || a.ReweighFactor < 0:
+			return nil, errors.New("anneal: negative transient price or reweigh factor")
+		}
+	}
 	s, err := NewState(p, opts.Initial)
 	if err != nil {
 		return nil, err
