@@ -114,6 +114,28 @@ func randomProblem(seed uint64, machines, procs int) *Problem {
 	return p
 }
 
+// randomMove tries one random swap (one time in swapOneIn) or shift and, if
+// it is allowed, applies it and checks that the cost moved by its delta.
+func randomMove(t *testing.T, s *State, rng *rand.Rand, swapOneIn, step int) {
+	t.Helper()
+	a := int32(rng.IntN(s.P))
+	before := s.Cost()
+	if rng.IntN(swapOneIn) == 0 {
+		b := int32(rng.IntN(s.P))
+		if d, ok := s.SwapDelta(a, b); ok {
+			require.InDelta(t, before, s.Cost(), 1e-6, "SwapDelta must not change the state")
+			s.Swap(a, b)
+			require.InDelta(t, before+d, s.Cost(), 1e-6, "step %d", step)
+		}
+		return
+	}
+	m := int32(rng.IntN(s.M))
+	if d, ok := s.ShiftDelta(a, m); ok {
+		s.Shift(a, m)
+		require.InDelta(t, before+d, s.Cost(), 1e-6, "step %d", step)
+	}
+}
+
 func TestIncrementalMatchesRebuild(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
 		p := randomProblem(seed, 12, 120)
@@ -122,22 +144,7 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 		require.Empty(t, s.Violations())
 		rng := rand.New(rand.NewPCG(seed, 9))
 		for step := 0; step < 3000; step++ {
-			a := int32(rng.IntN(len(p.Processes)))
-			before := s.Cost()
-			if rng.IntN(3) == 0 {
-				b := int32(rng.IntN(len(p.Processes)))
-				if d, ok := s.SwapDelta(a, b); ok {
-					require.InDelta(t, before, s.Cost(), 1e-6, "SwapDelta must not change the state")
-					s.Swap(a, b)
-					require.InDelta(t, before+d, s.Cost(), 1e-6)
-				}
-			} else {
-				m := int32(rng.IntN(len(p.Machines)))
-				if d, ok := s.ShiftDelta(a, m); ok {
-					s.Shift(a, m)
-					require.InDelta(t, before+d, s.Cost(), 1e-6)
-				}
-			}
+			randomMove(t, s, rng, 3, step)
 			if step%500 == 0 {
 				fresh, err := NewState(p, s.Assignment())
 				require.NoError(t, err)
@@ -301,20 +308,7 @@ func TestSearchTermsDeltas(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(3, 3))
 			for step := 0; step < 4000; step++ {
-				a := int32(rng.IntN(len(p.Processes)))
-				before := s.Cost()
-				if rng.IntN(2) == 0 {
-					b := int32(rng.IntN(len(p.Processes)))
-					if d, ok := s.SwapDelta(a, b); ok {
-						s.Swap(a, b)
-						require.InDelta(t, before+d, s.Cost(), 1e-6, "step %d", step)
-					}
-				} else if m := int32(rng.IntN(len(p.Machines))); true {
-					if d, ok := s.ShiftDelta(a, m); ok {
-						s.Shift(a, m)
-						require.InDelta(t, before+d, s.Cost(), 1e-6, "step %d", step)
-					}
-				}
+				randomMove(t, s, rng, 2, step)
 				if step%1000 == 999 && !tc.reweight {
 					fresh, err := NewState(p, s.Assignment())
 					require.NoError(t, err)
