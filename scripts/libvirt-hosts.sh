@@ -109,12 +109,33 @@ migration_host = "$ip"
 CONF
 }
 
+# clear_stale stops what an earlier run left in the host's namespace (its
+# libvirtd and guests, e.g. after that run was killed before its `down`):
+# a stale daemon holds the TCP port, and a new one would exit at once.
+clear_stale() {
+  local h=$1 pids start
+  pids=$(ip netns pids "$(ns "$h")" 2>/dev/null | tr '\n' ' ')
+  [ -n "${pids// /}" ] || return 0
+  say "$h: stopping processes an earlier run left in netns $(ns "$h"): $pids"
+  # shellcheck disable=SC2086
+  kill $pids 2>/dev/null || true
+  start=$SECONDS
+  while [ -n "$(ip netns pids "$(ns "$h")" 2>/dev/null)" ]; do
+    if ((SECONDS - start > 20)); then
+      # shellcheck disable=SC2046
+      kill -9 $(ip netns pids "$(ns "$h")" 2>/dev/null) 2>/dev/null || true
+    fi
+    sleep 0.2
+  done
+}
+
 start_host() {
   local h=$1 root=$dir/$1
   if answers "$h"; then
     say "$h already answers on $(uri "$h")"
     return 0
   fi
+  clear_stale "$h"
   write_config "$h"
   say "starting libvirtd for $h ($(addr "$h")) in netns $(ns "$h")"
   rm -f "$root/libvirtd.pid"
