@@ -285,21 +285,28 @@ func TestValidate(t *testing.T) {
 // problem's objective, and vanish without a trace when removed.
 func TestSearchTermsDeltas(t *testing.T) {
 	for _, tc := range []struct {
-		name                  string
-		soft, price, reweight bool
+		name                         string
+		soft, scale, price, reweight bool
 	}{
-		{"soft transient", true, false, false},
-		{"price", false, true, false},
-		{"reweighted", false, false, true},
-		{"soft, price, reweighted", true, true, true},
+		{"soft transient", true, false, false, false},
+		{"soft transient, scaled by resource", true, true, false, false},
+		{"price", false, false, true, false},
+		{"reweighted", false, false, false, true},
+		{"soft, scaled, price, reweighted", true, true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := randomProblem(5, 10, 120)
 			s, err := NewState(p, nil)
 			require.NoError(t, err)
-			if tc.soft {
-				s.SetSoftTransient(7)
+			terms := func(s *State) {
+				if tc.soft {
+					s.SetSoftTransient(7)
+				}
+				if tc.scale {
+					s.SetTransientScale([]float64{0.25, 1, 3})
+				}
 			}
+			terms(s)
 			if tc.price {
 				s.SetTransientPrice([]float64{0.5, 0, 2})
 			}
@@ -313,8 +320,13 @@ func TestSearchTermsDeltas(t *testing.T) {
 					fresh, err := NewState(p, s.Assignment())
 					require.NoError(t, err)
 					require.InDelta(t, fresh.Cost(), s.TrueCost(), 1e-6, "step %d", step)
+					if !tc.price {
+						terms(fresh)
+						require.InDelta(t, fresh.Cost(), s.Cost(), 1e-6, "step %d: search terms drifted", step)
+					}
 				}
 			}
+			s.SetTransientScale(nil)
 			s.SetSoftTransient(0)
 			s.SetTransientPrice(nil)
 			s.SetLoadWeights(nil)
@@ -367,4 +379,25 @@ func TestAnnealOptionsValidated(t *testing.T) {
 		_, err := Solve(context.Background(), p, Options{Anneal: &tc.o})
 		require.ErrorContains(t, err, tc.want)
 	}
+}
+
+// Transient resources are weighed by the scarcity of their room: the mean
+// room over the transient resources divided by their own.
+func TestTransientRoomScale(t *testing.T) {
+	p := &Problem{
+		Resources: []Resource{{Name: "cpu", Transient: true}, {Name: "mem"}, {Name: "disk", Transient: true}},
+		Machines: []Machine{
+			{Capacity: []int64{100, 50, 400}, Safety: []int64{100, 50, 400}},
+			{Capacity: []int64{100, 50, 400}, Safety: []int64{100, 50, 400}},
+		},
+		Processes: []Process{
+			{Demand: []int64{60, 10, 250}, Initial: 0, Service: -1, Zone: -1},
+			{Demand: []int64{40, 10, 250}, Initial: 1, Service: -1, Zone: -1},
+		},
+		ProcessMoveWeight: 1,
+	}
+	s, err := NewState(p, nil)
+	require.NoError(t, err)
+	// Rooms: cpu 200 − 100 = 100, disk 800 − 500 = 300; mean 200.
+	require.InDeltaSlice(t, []float64{2, 0, 2.0 / 3}, s.transientRoomScale(), 1e-12)
 }

@@ -75,6 +75,10 @@ type State struct {
 	softTrans bool
 	transW    float64
 	transOver int64
+	// tscale weighs each transient resource's overflow in the penalty
+	// (nil: 1 each); transOverW is the weighted overflow.
+	tscale     []float64
+	transOverW float64
 
 	// tprice, when set, charges each process away from its initial
 	// machine its transient demand at a price per unit (SetTransientPrice):
@@ -219,6 +223,7 @@ func (s *State) rebuild() {
 	s.moved = 0
 	s.pmc, s.mmcSum = 0, 0
 	s.transOver = 0
+	s.transOverW = 0
 	s.tpriceSum = 0
 	for i, m := range s.assign {
 		p := int32(i)
@@ -311,25 +316,85 @@ func (s *State) addTransient(p, m int32, sign int64) {
 		if s.transient[r] && d[r] != 0 {
 			before := max(0, t[r]-c[r])
 			t[r] += sign * d[r]
-			s.transOver += max(0, t[r]-c[r]) - before
+			dv := max(0, t[r]-c[r]) - before
+			s.transOver += dv
+			if dv != 0 {
+				s.transOverW += s.tw(r) * float64(dv)
+			}
 		}
 	}
 }
 
 // transientPenalty is the change of transient overflow on machine m if p's
 // transient demand were added (sign=1) or removed (sign=-1).
-func (s *State) transientPenalty(p, m int32, sign int64) int64 {
+func (s *State) transientPenalty(p, m int32, sign int64) float64 {
 	R := s.R
 	d := s.dem[int(p)*R : int(p)*R+R]
 	t := s.tuse[int(m)*R : int(m)*R+R]
 	c := s.cap[int(m)*R : int(m)*R+R]
-	var v int64
+	var v float64
 	for r := range d {
 		if s.transient[r] && d[r] != 0 {
-			v += max(0, t[r]+sign*d[r]-c[r]) - max(0, t[r]-c[r])
+			if dv := max(0, t[r]+sign*d[r]-c[r]) - max(0, t[r]-c[r]); dv != 0 {
+				v += s.tw(r) * float64(dv)
+			}
 		}
 	}
 	return v
+}
+
+// SetTransientScale weighs each transient resource's overflow in the
+// penalty by scale[r] (nil: 1 each).
+func (s *State) SetTransientScale(scale []float64) {
+	s.tscale = scale
+	s.transOverW = 0
+	for m := 0; m < s.M; m++ {
+		for r := 0; r < s.R; r++ {
+			if s.transient[r] {
+				s.transOverW += s.tw(r) * float64(max(0, s.tuse[m*s.R+r]-s.cap[m*s.R+r]))
+			}
+		}
+	}
+}
+
+// transientRoomScale is, per transient resource, the mean over transient
+// resources of the room the initial assignment leaves (capacity − demand,
+// summed over machines) divided by the resource's own: a unit of a scarce
+// resource's room weighs more. Resources are measured in unrelated units;
+// this puts them on one scale.
+func (s *State) transientRoomScale() []float64 {
+	room := make([]float64, s.R)
+	var sum float64
+	n := 0
+	for r := range room {
+		if !s.transient[r] {
+			continue
+		}
+		for m := 0; m < s.M; m++ {
+			room[r] += float64(s.cap[m*s.R+r])
+		}
+		for p := 0; p < s.P; p++ {
+			room[r] -= float64(s.dem[p*s.R+r])
+		}
+		room[r] = max(room[r], 1)
+		sum += room[r]
+		n++
+	}
+	scale := make([]float64, s.R)
+	for r := range scale {
+		if s.transient[r] {
+			scale[r] = sum / float64(n) / room[r]
+		}
+	}
+	return scale
+}
+
+// tw is transient resource r's weight in the overflow penalty.
+func (s *State) tw(r int) float64 {
+	if s.tscale == nil {
+		return 1
+	}
+	return s.tscale[r]
 }
 
 // SetSoftTransient makes the transient capacity a penalty of w per unit of
@@ -483,7 +548,7 @@ func (s *State) Movable(p int32) bool { return !s.pinned[p] }
 func (s *State) Cost() float64 {
 	c := float64(s.exact()) + s.floatTotal
 	if s.softTrans {
-		c += s.transW * float64(s.transOver)
+		c += s.transW * s.transOverW
 	}
 	return c + s.tpriceSum
 }
@@ -571,14 +636,14 @@ func (s *State) ShiftDelta(p, m2 int32) (float64, bool) {
 	}
 	var pen float64
 	if s.softTrans {
-		var v int64
+		var v float64
 		if m2 != ini {
 			v += s.transientPenalty(p, m2, 1)
 		}
 		if m1 != ini {
 			v += s.transientPenalty(p, m1, -1)
 		}
-		pen = s.transW * float64(v)
+		pen = s.transW * v
 	} else if s.hasTrans && m2 != ini {
 		t2 := s.tuse[int(m2)*R : int(m2)*R+R]
 		for r := range d {
@@ -894,20 +959,20 @@ func (s *State) swapCost(p1, p2, m1, m2 int32) float64 {
 		f += s.machineFloat(int(m1), u1) - s.floatM[m1] + s.machineFloat(int(m2), u2) - s.floatM[m2]
 	}
 	if s.softTrans {
-		f += s.transW * float64(s.swapTransientPenalty(p1, p2, m1, m2)+s.swapTransientPenalty(p2, p1, m2, m1))
+		f += s.transW * (s.swapTransientPenalty(p1, p2, m1, m2) + s.swapTransientPenalty(p2, p1, m2, m1))
 	}
 	return float64(delta) + f
 }
 
 // swapTransientPenalty is the change of transient overflow on m2 when p1
 // arrives there from m1 and p2 leaves it.
-func (s *State) swapTransientPenalty(p1, p2, m1, m2 int32) int64 {
+func (s *State) swapTransientPenalty(p1, p2, m1, m2 int32) float64 {
 	R := s.R
 	d1 := s.dem[int(p1)*R : int(p1)*R+R]
 	d2 := s.dem[int(p2)*R : int(p2)*R+R]
 	t := s.tuse[int(m2)*R : int(m2)*R+R]
 	c := s.cap[int(m2)*R : int(m2)*R+R]
-	var v int64
+	var v float64
 	for r := range t {
 		if !s.transient[r] {
 			continue
@@ -919,7 +984,9 @@ func (s *State) swapTransientPenalty(p1, p2, m1, m2 int32) int64 {
 		if s.init[p2] != m2 {
 			nt -= d2[r]
 		}
-		v += max(0, nt-c[r]) - max(0, t[r]-c[r])
+		if dv := max(0, nt-c[r]) - max(0, t[r]-c[r]); dv != 0 {
+			v += s.tw(r) * float64(dv)
+		}
 	}
 	return v
 }
