@@ -526,12 +526,16 @@ type AnnealOptions struct {
 	LNS float64
 	// TransientPrice, when positive, charges a process away from its
 	// initial machine TransientPrice × the load weight per unit of its
-	// transient demand during the search (State.SetTransientPrice), each
-	// resource's units weighed by the scarcity of its room
-	// (transientRoomScale), so
+	// transient demand during the search (State.SetTransientPrice), so
 	// moves that hold little transient room are preferred while it is
 	// plentiful. The best assignment is judged without it.
 	TransientPrice float64
+	// ScaleTransient weighs a unit of each transient resource, in the
+	// price and in the overflow penalty, by the mean room the initial
+	// assignment leaves over the transient resources divided by its own
+	// (transientRoomScale): resources come in unrelated units, and without
+	// it the scarcest room can be nearly free.
+	ScaleTransient bool
 	// Reweigh is the share of each epoch spent first with one resource's
 	// load weight multiplied by ReweighFactor (default 10): the resource
 	// whose load cost is furthest above its lower bound. Such a phase
@@ -587,18 +591,20 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 		}
 		s.SetSoftTransient(s.transW)
 		defer s.SetSoftTransient(0)
-		// Transient resources come in unrelated units: their overflow
-		// is weighed by how scarce each one's room is.
-		s.SetTransientScale(s.transientRoomScale())
-		defer s.SetTransientScale(nil)
+		if o.ScaleTransient {
+			s.SetTransientScale(s.transientRoomScale())
+			defer s.SetTransientScale(nil)
+		}
 	}
 	if o.TransientPrice > 0 && s.hasTrans {
 		price := make([]float64, s.R)
 		for r := range price {
 			price[r] = o.TransientPrice * float64(max(1, s.loadW[r]))
 		}
-		for r, sc := range s.transientRoomScale() {
-			price[r] *= sc
+		if o.ScaleTransient {
+			for r, sc := range s.transientRoomScale() {
+				price[r] *= sc
+			}
 		}
 		s.SetTransientPrice(price)
 		defer s.SetTransientPrice(nil)

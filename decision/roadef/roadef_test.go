@@ -249,6 +249,24 @@ func TestLNSShareFor(t *testing.T) {
 	}
 }
 
+// The scaled transient resources and the larger swap share go to the
+// instances with several transient resources on uncrowded machines.
+func TestTransientMode(t *testing.T) {
+	for _, tc := range []struct {
+		set, name string
+		want      bool
+	}{
+		{"B", "b_1", true},   // 4 transient resources, 50 processes per machine
+		{"A", "a2_2", true},  // 4 transient, 10 per machine
+		{"B", "b_3", false},  // 2 transient, 200 per machine
+		{"A", "a1_2", false}, // 1 transient
+		{"B", "b_2", false},  // none
+	} {
+		in, _ := load(t, tc.set, tc.name)
+		require.Equal(t, tc.want, transientMode(in), tc.name)
+	}
+}
+
 // Reweighing (one resource's load weight raised for part of each epoch)
 // must pay for itself on a real instance: same seeds, same iterations,
 // lower cost than the plain search.

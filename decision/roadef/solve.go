@@ -92,28 +92,29 @@ const (
 	transientPrice = 0.05
 )
 
-// Swaps make up swapShareTransient of the moves tried on instances with
-// several transient resources and machines that are not crowded (b_1,
-// a2_2, a2_3), the default 0.3 elsewhere. Measured at 30 s on one core, 4
-// seeds each run in parallel with the default: b_1 3.58G → 3.52G (every
-// seed better; 0.7 was worse than both); a2_2 and a2_3 a little better;
-// b_3 and b_5 (crowded) unchanged at 20 s and a little worse at 300 s. On
-// instances with one or no transient resource it was no better or worse
-// (a2_4, a2_5, b_2), so they keep the default.
+// Instances with several transient resources and machines that are not
+// crowded (b_1, a2_2, a2_3) are searched with the transient resources on
+// one scale (optimize.AnnealOptions.ScaleTransient) and with half the moves
+// swaps (0.3 elsewhere). Measured on one core, seeds side by side: b_1 at
+// 60M moves 3.639G → 3.576G with the scale (6 seeds), then at 30 s 3.58G →
+// 3.52G with the swaps (4 seeds, every one better; a share of 0.7 was
+// worse than both); a2_2 and a2_3 unchanged within noise. On the crowded
+// b_3 and b_5 both were neutral in short runs but worse at 300 s (b_3
+// 157.4M → 159.5M, b_5 924M → 925.3M), and on instances with one or no
+// transient resource the swaps did no better (a2_4, a2_5, b_2): those keep
+// the plain search. docs/benchmarks-decision.md has the runs.
 const swapShareTransient = 0.5
 
-// swapShareFor is the swap share for in (0: the core's default).
-func swapShareFor(in *Instance) float64 {
+// transientMode reports whether in gets the scaled transient resources
+// and the larger swap share.
+func transientMode(in *Instance) bool {
 	n := 0
 	for _, r := range in.Resources {
 		if r.Transient {
 			n++
 		}
 	}
-	if n >= 2 && len(in.Processes) <= lnsCrowded*len(in.Machines) {
-		return swapShareTransient
-	}
-	return 0
+	return n >= 2 && len(in.Processes) <= lnsCrowded*len(in.Machines)
 }
 
 // lnsShareFor is the repack share for an instance of P processes on M
@@ -150,13 +151,18 @@ func Solve(ctx context.Context, in *Instance, original []int, opts SolveOptions)
 	if err != nil {
 		return nil, err
 	}
+	scale, swapShare := transientMode(in), 0.0
+	if scale {
+		swapShare = swapShareTransient
+	}
 	res, err := optimize.Solve(ctx, p, optimize.Options{
 		Seed:    opts.Seed,
 		Workers: opts.Workers,
 		Anneal: &optimize.AnnealOptions{
 			MaxIterations:  opts.MaxIterations,
 			LNS:            lnsShareFor(len(p.Processes), len(p.Machines)),
-			SwapRatio:      swapShareFor(in),
+			SwapRatio:      swapShare,
+			ScaleTransient: scale,
 			LNSLift:        lnsLift,
 			LNSMachines:    lnsMachines,
 			Reweigh:        reweighShare,
