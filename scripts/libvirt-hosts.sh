@@ -135,7 +135,6 @@ start_host() {
     say "$h already answers on $(uri "$h")"
     return 0
   fi
-  clear_stale "$h"
   write_config "$h"
   say "starting libvirtd for $h ($(addr "$h")) in netns $(ns "$h")"
   rm -f "$root/libvirtd.pid"
@@ -208,7 +207,8 @@ case $cmd in
     mkdir -p "$dir"
     ensure_users
     ensure_link
-    for h in "${hosts[@]}"; do start_host "$h"; done
+    # Not on restart: there the host's own guests run in its namespace.
+    for h in "${hosts[@]}"; do answers "$h" || clear_stale "$h"; start_host "$h"; done
     write_env
     say "ready: . $dir/env"
     ;;
