@@ -581,6 +581,10 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 	t0, t1 := o.StartTemperature, o.EndTemperature
 	logRatio := math.Log(t1 / t0)
 	soft := s.hasTrans && !o.HardTransient
+	var scale []float64
+	if o.ScaleTransient && s.hasTrans {
+		scale = s.transientRoomScale()
+	}
 	if soft {
 		if s.transW <= 0 {
 			var w int64 = 1
@@ -591,8 +595,8 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 		}
 		s.SetSoftTransient(s.transW)
 		defer s.SetSoftTransient(0)
-		if o.ScaleTransient {
-			s.SetTransientScale(s.transientRoomScale())
+		if scale != nil {
+			s.SetTransientScale(scale)
 			defer s.SetTransientScale(nil)
 		}
 	}
@@ -601,10 +605,8 @@ func anneal(s *State, rng *rand.Rand, o AnnealOptions, clk *clock, progress func
 		for r := range price {
 			price[r] = o.TransientPrice * float64(max(1, s.loadW[r]))
 		}
-		if o.ScaleTransient {
-			for r, sc := range s.transientRoomScale() {
-				price[r] *= sc
-			}
+		for r, sc := range scale {
+			price[r] *= sc
 		}
 		s.SetTransientPrice(price)
 		defer s.SetTransientPrice(nil)

@@ -325,8 +325,9 @@ func (s *State) addTransient(p, m int32, sign int64) {
 	}
 }
 
-// transientPenalty is the change of transient overflow on machine m if p's
-// transient demand were added (sign=1) or removed (sign=-1).
+// transientPenalty is the change of weighted transient overflow (each
+// resource's by tw) on machine m if p's transient demand were added
+// (sign=1) or removed (sign=-1).
 func (s *State) transientPenalty(p, m int32, sign int64) float64 {
 	R := s.R
 	d := s.dem[int(p)*R : int(p)*R+R]
@@ -964,7 +965,7 @@ func (s *State) swapCost(p1, p2, m1, m2 int32) float64 {
 	return float64(delta) + f
 }
 
-// swapTransientPenalty is the change of transient overflow on m2 when p1
+// swapTransientPenalty is the change of weighted transient overflow on m2 when p1
 // arrives there from m1 and p2 leaves it.
 func (s *State) swapTransientPenalty(p1, p2, m1, m2 int32) float64 {
 	R := s.R
