@@ -11,6 +11,7 @@ import (
 	"github.com/ballast-cloud/ballast/decision/action"
 	"github.com/ballast-cloud/ballast/decision/goal"
 	"github.com/ballast-cloud/ballast/decision/model"
+	"github.com/ballast-cloud/ballast/decision/model/synth"
 )
 
 // cluster builds a hand-made cluster: hosts of the given cores (4 GB of
@@ -101,6 +102,19 @@ func TestConsolidationCases(t *testing.T) {
 			for _, m := range p.Moves {
 				require.NotEqual(t, "h0", m.To)
 			}
+		}},
+		{"tight packing reaches the bound", func() *model.Cluster {
+			// Watcher's synthetic cluster at 100×1000: 99.6 % of the 24
+			// largest hosts' memory is allocated, and the drain with two
+			// destinations compared per instance stops at 25 hosts.
+			c, err := synth.Generate(synth.Config{Hosts: 100, Instances: 1000, Seed: 42})
+			if err != nil {
+				panic(err)
+			}
+			return c
+		}(), nil, func(t *testing.T, c *model.Cluster, p *decision.Plan) {
+			require.Equal(t, 24.0, indicator(p, "active_compute_nodes_lower_bound"))
+			require.Equal(t, 24.0, indicator(p, "active_compute_nodes_after"))
 		}},
 		{"budget", cluster([]int{8, 8, 8, 8}, "0:1:0.1", "1:1:0.1", "2:1:0.1", "3:1:0.1"), map[string]any{"max_migrations": 1},
 			func(t *testing.T, c *model.Cluster, p *decision.Plan) {
