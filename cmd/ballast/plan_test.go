@@ -116,3 +116,23 @@ func TestPlanRoadef(t *testing.T) {
 	require.Contains(t, out, fmt.Sprintf("cost %d ", ev.Total))
 	require.Less(t, ev.Total, int64(49528750))
 }
+
+func TestPlanRoadefReproducible(t *testing.T) {
+	// A move count without a time limit runs without a clock (the cooling
+	// follows the moves alone): the same seed and workers give the same
+	// solution, also with parallel workers.
+	data := filepath.Join("..", "..", "decision", "roadef", "testdata", "A")
+	var sols []string
+	for range 2 {
+		sol := filepath.Join(t.TempDir(), "solution.txt")
+		_, progress, err := runPlanCLI(t, "roadef", "--model", filepath.Join(data, "model_a1_2.txt"),
+			"--assignment", filepath.Join(data, "assignment_a1_2.txt"), "--out", sol,
+			"--iterations", "300000", "--seed", "3", "--workers", "2")
+		require.NoError(t, err)
+		require.Contains(t, progress, "solving for 300000 moves on 2 workers")
+		b, err := os.ReadFile(sol)
+		require.NoError(t, err)
+		sols = append(sols, string(b))
+	}
+	require.Equal(t, sols[0], sols[1])
+}
