@@ -17,6 +17,9 @@
 //     interrupted mid-flight. It is never executed again: its actuator's
 //     Reconciler observes the infrastructure and the action is recorded
 //     SUCCEEDED (it took effect) or FAILED (it did not).
+//   - A shutdown is not a cancel: an action it aborts whose Reconciler
+//     then sees no effect returns to PENDING and runs when the plan is
+//     resumed, so a restart does not fail a plan.
 //
 // The applier decides nothing and talks to no infrastructure itself: the
 // actuators (actuators.Registry) do, and the Watcher API owns the plans and

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -656,7 +657,7 @@ func TestEmptyPlanAndMetrics(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, 1.0, f)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP ballast_applier_actions_total Actions the applier finished, by action type and final state (succeeded, failed, skipped, cancelled).
+# HELP ballast_applier_actions_total Actions the applier finished, by action type and final state (succeeded, failed, skipped, cancelled; interrupted: aborted by a shutdown before taking effect, run again on resume).
 # TYPE ballast_applier_actions_total counter
 ballast_applier_actions_total{action_type="nop",result="succeeded"} 1
 ballast_applier_actions_total{action_type="sleep",result="failed"} 1
@@ -717,4 +718,87 @@ func TestStopWhileReconciling(t *testing.T) {
 	require.Equal(t, actuators.StateOngoing, pl.State)
 	stopMigration()
 	require.ErrorIs(t, <-migrated, context.Canceled)
+}
+
+func TestShutdownRequeuesAbortedMigration(t *testing.T) {
+	// A migration still running when the shutdown's grace period ends is
+	// aborted (the simulator rolls it back); it is not a user's cancel, so
+	// it returns to PENDING and the resumed plan runs it and its child.
+	var block atomic.Bool
+	block.Store(true)
+	s, err := sim.New(sim.Config{Hosts: 4, Instances: 8, Seed: 3,
+		Sleep: func(ctx context.Context, _ time.Duration) error {
+			if block.Load() {
+				<-ctx.Done()
+			}
+			return ctx.Err()
+		}}, nil, nil)
+	require.NoError(t, err)
+	c := s.Snapshot()
+	migs := moves(c, 1, nextHost(c, 1))
+	p := plan("requeue", [2]int{}, []action.Action{migs[0], action.NewNop("after")}, map[int][]int{1: {0}})
+	rec := newRecorder()
+	store := memstate.New()
+	reg := prometheus.NewRegistry()
+	ap, err := applier.New(applier.Config{ShutdownTimeout: time.Millisecond},
+		applier.Deps{Store: store, Loader: store, Actuators: registry(t, s, rec), Registerer: reg}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	require.NoError(t, store.Add(p))
+	ex, err := ap.Start(context.Background(), p)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return rec.running() == 1 }, waitFor, time.Millisecond)
+	ap.Stop()
+	res, err := ex.Wait(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, res.State, "the plan is left for the next start")
+	pl, _, err := store.Plan("requeue")
+	require.NoError(t, err)
+	require.Equal(t, actuators.StateOngoing, pl.State)
+	st, msg := store.ActionState(p.Actions[0].ID)
+	require.Equal(t, actuators.StatePending, st)
+	require.Equal(t, "Aborted by the applier's shutdown before it took effect; it runs again when the plan resumes.", msg)
+	st, _ = store.ActionState(p.Actions[1].ID)
+	require.Equal(t, actuators.StatePending, st)
+	require.Equal(t, migs[0].Param("source_node"), hostOf(s, migs[0].Param("resource_id")))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP ballast_applier_plans_total Action plan executions that ended, by final state (interrupted: left for the next start to resume).
+# TYPE ballast_applier_plans_total counter
+ballast_applier_plans_total{result="interrupted"} 1
+`), "ballast_applier_plans_total"))
+
+	block.Store(false)
+	ap2 := newApplier(t, applier.Config{}, store, registry(t, s, rec))
+	exs, err := ap2.Resume(context.Background())
+	require.NoError(t, err)
+	require.Len(t, exs, 1)
+	res, err = exs[0].Wait(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, actuators.StateSucceeded, res.State, res.Message)
+	require.Equal(t, map[string]string{p.Actions[0].ID: actuators.StateSucceeded, p.Actions[1].ID: actuators.StateSucceeded},
+		states(t, store, "requeue"))
+	require.Equal(t, migs[0].Param("destination_node"), hostOf(s, migs[0].Param("resource_id")))
+}
+
+func TestResumeAfterFailureLaunchesNothing(t *testing.T) {
+	// The previous process stopped launching at a failure (the default) and
+	// was then stopped: the resumed plan does not launch the rest.
+	s := newSim(t, 4, 8)
+	p := plan("failed-before", [2]int{}, []action.Action{action.NewNop("failed"), action.NewNop("never")}, nil)
+	p.State = actuators.StateOngoing
+	p.Actions[0].State = actuators.StateFailed
+	rec := newRecorder()
+	store := memstate.New()
+	require.NoError(t, store.Add(p))
+	ap := newApplier(t, applier.Config{}, store, registry(t, s, rec))
+	exs, err := ap.Resume(context.Background())
+	require.NoError(t, err)
+	require.Len(t, exs, 1)
+	res, err := exs[0].Wait(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, actuators.StateFailed, res.State)
+	require.Equal(t, "One or more actions failed.", res.Message)
+	st, msg := store.ActionState(p.Actions[1].ID)
+	require.Equal(t, actuators.StateCancelled, st)
+	require.Equal(t, "Not run: the action plan stopped at a failure.", msg)
+	require.Zero(t, rec.count(p.Actions[1].ID))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ballast-cloud/ballast/actuators"
 	"github.com/ballast-cloud/ballast/decision/action"
 )
 
@@ -23,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ballast_applier_actions_total",
-			Help: "Actions the applier finished, by action type and final state (succeeded, failed, skipped, cancelled).",
+			Help: "Actions the applier finished, by action type and final state (succeeded, failed, skipped, cancelled; interrupted: aborted by a shutdown before taking effect, run again on resume).",
 		}, []string{"action_type", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ballast_applier_action_duration_seconds",
@@ -64,7 +65,9 @@ func (m *metrics) observe(t action.Type, state string, d time.Duration) {
 }
 
 func resultLabel(state string) string {
-	if state == "" {
+	if state == "" || state == actuators.StatePending {
+		// Left for the next start: the plan stopped, or a shutdown
+		// aborted the action before it took effect.
 		return "interrupted"
 	}
 	return strings.ToLower(state)

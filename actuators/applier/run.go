@@ -24,7 +24,15 @@ const (
 	msgNotLaunched   = "Not run: the action plan stopped at a failure."
 	msgReconciledOK  = "The applier restarted while the action ran; it had taken effect."
 	msgReconciledNot = "The applier restarted while the action ran; it had not taken effect and is not run again."
+	msgCancelledActs = "One or more actions were cancelled."
+	msgRequeued      = "Aborted by the applier's shutdown before it took effect; it runs again when the plan resumes."
+	msgShutdownOK    = "The applier's shutdown aborted the action after it had taken effect."
 )
+
+// shutdownReconcileTimeout bounds how long an action aborted at shutdown is
+// asked whether it took effect; undecided, it stays ONGOING for the next
+// start to reconcile.
+const shutdownReconcileTimeout = 10 * time.Second
 
 // runner applies one plan. Its fields are owned by the run goroutine; the
 // action goroutines only send outcomes.
@@ -179,6 +187,9 @@ func (r *runner) run() Result {
 	busy := map[string]int{}
 	running := 0
 	var failedStop, storeBroken bool
+	// A plan that had stopped launching at a failure before a restart does
+	// not start launching again when it is resumed.
+	failedStop = !r.a.cfg.ContinueOnFailure && slices.Contains(r.state, actuators.StateFailed)
 	fits := func(i int) bool {
 		for _, h := range r.hosts[i] {
 			if busy[h] >= r.limits.perHost {
@@ -241,7 +252,10 @@ func (r *runner) run() Result {
 		return r.interrupted("the store failed to record a state")
 	case cancel:
 		return r.finish(actuators.StateCancelled, msgCancelled)
-	case shutdown && !failedStop && len(ready) > 0:
+	case shutdown && (slices.Contains(r.state, actuators.StateOngoing) ||
+		(!failedStop && slices.Contains(r.state, actuators.StatePending))):
+		// Actions that have not run, or that the shutdown aborted before
+		// they took effect, run when the plan is resumed.
 		return r.interrupted("the applier stopped")
 	}
 	return r.finish("", "")
@@ -290,8 +304,11 @@ func (r *runner) finish(to, msg string) Result {
 	counts := r.counts()
 	if to == "" {
 		to = actuators.StateSucceeded
-		if counts[actuators.StateFailed] > 0 || counts[actuators.StateCancelled] > 0 {
+		switch {
+		case counts[actuators.StateFailed] > 0:
 			to, msg = actuators.StateFailed, msgFailed
+		case counts[actuators.StateCancelled] > 0:
+			to, msg = actuators.StateFailed, msgCancelledActs
 		}
 	}
 	if counts[actuators.StateSkipped] > 0 {
@@ -373,6 +390,9 @@ func (r *runner) perform(i int) outcome {
 		case errors.Is(err, actuators.ErrSkip):
 			return end(actuators.StatePending, actuators.StateSkipped, msgAutoSkip+actuators.SkipReason(err))
 		case r.actx.Err() != nil:
+			if r.shutdownOnly() {
+				return outcome{i: i, state: actuators.StatePending} // runs when the plan resumes
+			}
 			return end(actuators.StatePending, actuators.StateCancelled, "Aborted before it started.")
 		}
 		return end(actuators.StatePending, actuators.StateFailed, "Precondition: "+err.Error())
@@ -405,12 +425,45 @@ func (r *runner) perform(i int) outcome {
 		return end(actuators.StateOngoing, actuators.StateSucceeded, "")
 	case errors.Is(err, actuators.ErrSkip):
 		return end(actuators.StateOngoing, actuators.StateSkipped, msgAutoSkip+actuators.SkipReason(err))
+	case r.actx.Err() != nil && r.shutdownOnly():
+		return r.abortedAtShutdown(i, act, end, logger)
 	case r.actx.Err() != nil:
 		// Aborted. An actuator whose work completed before the abort took
 		// hold returns nil (a migration that finished anyway).
 		return end(actuators.StateOngoing, actuators.StateCancelled, "Aborted: "+err.Error())
 	}
 	return end(actuators.StateOngoing, actuators.StateFailed, err.Error())
+}
+
+// shutdownOnly reports whether the actions' context ended because the
+// applier is stopping, not because a user cancelled the plan.
+func (r *runner) shutdownOnly() bool {
+	cancel, shutdown := r.ex.flags()
+	return shutdown && !cancel
+}
+
+// abortedAtShutdown settles action i, which the applier's shutdown aborted
+// (nobody cancelled it). Its actuator returned, so nothing of it runs any
+// more; its Reconciler tells whether it took effect: if it did, the action
+// is SUCCEEDED; if not, the abort undid it and it returns to PENDING, to run
+// when the plan resumes, so a restart does not fail the plan. Undecided, or
+// without a Reconciler, it stays ONGOING for the next start to reconcile.
+func (r *runner) abortedAtShutdown(i int, act actuators.Actuator, end func(from, to, msg string) outcome, logger *slog.Logger) outcome {
+	rec, ok := act.(actuators.Reconciler)
+	if !ok {
+		return outcome{i: i, state: actuators.StateOngoing}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.actx), shutdownReconcileTimeout)
+	defer cancel()
+	done, err := rec.Reconcile(ctx, r.acts[i])
+	switch {
+	case err != nil:
+		logger.Warn("Cannot tell whether the action aborted at shutdown took effect; the next start reconciles it", "err", err)
+		return outcome{i: i, state: actuators.StateOngoing}
+	case done:
+		return end(actuators.StateOngoing, actuators.StateSucceeded, msgShutdownOK)
+	}
+	return end(actuators.StateOngoing, actuators.StatePending, msgRequeued)
 }
 
 // reconcileAll settles the actions a previous process left ONGOING,

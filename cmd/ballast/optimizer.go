@@ -46,6 +46,11 @@ func (c *optimizerConfig) validate(dataDir string) error {
 	if c.Watcher.Database.Path == "" {
 		c.Watcher.Database.Path = filepath.Join(dataDir, "ballast.db")
 	}
+	if c.Simulator.StateFile == "" {
+		// The simulated cluster keeps what plans changed beside the plans
+		// themselves, so a restart does not undo applied plans.
+		c.Simulator.StateFile = filepath.Join(dataDir, "sim-state.json")
+	}
 	if c.Watcher.AuthStrategy != "noauth" && c.Watcher.TokensFile == "" {
 		c.Watcher.TokensFile = filepath.Join(dataDir, "tokens.yml")
 	}

@@ -84,6 +84,12 @@ func (a *Action) Param(name string) string {
 	return s
 }
 
+// Number returns a numeric input parameter, whether it was built in
+// process (int, float64) or decoded from JSON (float64, json.Number).
+func (a *Action) Number(name string) (float64, bool) {
+	return toFloat(a.InputParameters[name])
+}
+
 // Hosts returns the hosts an action occupies, for per-host concurrency:
 // source and destination of a migration, the host of a state change.
 func (a *Action) Hosts() []string {

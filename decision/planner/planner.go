@@ -76,7 +76,7 @@ func defaultSeconds(a *action.Action) float64 {
 	case action.ChangeNodePowerState:
 		return 120
 	case action.Sleep:
-		if d, ok := a.InputParameters["duration"].(float64); ok && d >= 0 {
+		if d, ok := a.Number("duration"); ok && d >= 0 {
 			return d
 		}
 	}

@@ -87,6 +87,7 @@ func (s *Sim) Migrate(ctx context.Context, uuid, dest string) error {
 	v.cpuSeconds, v.readBytes, v.writeBytes, v.rxBytes, v.txBytes, v.delaySeconds = 0, 0, 0, 0, 0, 0
 	in.Host = dest
 	s.changed = true
+	s.saveLocked()
 	s.logger.Debug("Migrated", "instance", uuid, "to", dest, "took", wait)
 	return nil
 }
@@ -146,6 +147,7 @@ func (s *Sim) SetHostState(host string, state model.HostState, reason string) er
 		s.cluster.Hosts[h].DisabledReason = ""
 	}
 	s.changed = true
+	s.saveLocked()
 	return nil
 }
 
@@ -172,6 +174,7 @@ func (s *Sim) SetPowerState(host string, on bool) error {
 		s.cluster.Hosts[h].PowerState = model.PowerOn
 	}
 	s.changed = true
+	s.saveLocked()
 	return nil
 }
 
@@ -206,7 +209,7 @@ func (s *Sim) Execute(ctx context.Context, a action.Action) error {
 		s.logger.Info("Nop action", "message", a.Param("message"))
 		return nil
 	case action.Sleep:
-		d, _ := a.InputParameters["duration"].(float64)
+		d, _ := a.Number("duration")
 		return s.cfg.Sleep(ctx, time.Duration(d*float64(time.Second)))
 	case action.CephUpmap:
 		m, err := action.DecodeUpmap(a.InputParameters["mappings"])
@@ -215,8 +218,8 @@ func (s *Sim) Execute(ctx context.Context, a action.Action) error {
 		}
 		return s.setUpmap(a.Param("pgid"), m)
 	case action.CephReweight:
-		id, _ := a.InputParameters["osd_id"].(float64)
-		w, _ := a.InputParameters["weight"].(float64)
+		id, _ := a.Number("osd_id")
+		w, _ := a.Number("weight")
 		return s.setReweight(int(id), w)
 	}
 	return rejected("action %s is not supported by the simulator", a.Type)
@@ -273,6 +276,7 @@ func (s *Sim) setUpmap(pgid string, m []action.UpmapPair) error {
 		}
 		pg.UpmapItems = items
 		s.changed = true
+		s.saveLocked()
 		return nil
 	}
 	return rejected("pg %s does not exist", pgid)
@@ -288,6 +292,7 @@ func (s *Sim) setReweight(osd int, w float64) error {
 		if s.cluster.Ceph.OSDs[i].ID == osd {
 			s.cluster.Ceph.OSDs[i].Reweight = w
 			s.changed = true
+			s.saveLocked()
 			return nil
 		}
 	}

@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"math"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
 
 	"github.com/ballast-cloud/ballast/collector/bus"
 	"github.com/ballast-cloud/ballast/decision/model"
@@ -72,5 +74,24 @@ func (s *Sim) batch(now time.Time) *bus.SampleBatch {
 		add(v.memFrac*float64(in.Flavor.MemoryMB), "__name__", "ceilometer_memory_usage", "job", "ceilometer",
 			"project", in.ProjectID, "resource", in.UUID, "resource_name", in.Name, "vm_instance", in.Host)
 	}
+	s.markStale(b, ts)
 	return b
+}
+
+// markStale ends the series the previous batch had and this one lacks (an
+// instance that migrated exports under its new host; a powered-off host
+// exports nothing) with a staleness marker, as Prometheus's scrape loop
+// does for a target's vanished series, so queries stop returning them at
+// once instead of for the lookback window.
+func (s *Sim) markStale(b *bus.SampleBatch, ts int64) {
+	cur := make(map[uint64]labels.Labels, len(b.Series))
+	for i := range b.Series {
+		cur[b.Series[i].Hash] = b.Series[i].Labels
+	}
+	for h, ls := range s.lastSeries {
+		if _, ok := cur[h]; !ok {
+			b.Series = append(b.Series, bus.Series{Labels: ls, Hash: h, Samples: []bus.Sample{{T: ts, V: math.Float64frombits(value.StaleNaN)}}})
+		}
+	}
+	s.lastSeries = cur
 }

@@ -34,6 +34,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/ballast-cloud/ballast/collector/bus"
 	"github.com/ballast-cloud/ballast/decision/model"
 	"github.com/ballast-cloud/ballast/decision/model/synth"
@@ -73,6 +75,11 @@ type Config struct {
 	// SnapshotWindow is the trace time Snapshot averages CPU over
 	// (default 1h).
 	SnapshotWindow time.Duration `yaml:"snapshot_window"`
+	// StateFile keeps what plans change (placement, host and power states,
+	// Ceph upmaps and reweights) across restarts: written after every change
+	// and applied at start when it was written for the same cluster
+	// settings ("": in memory only; the server uses <data>/sim-state.json).
+	StateFile string `yaml:"state_file"`
 	// Traces replaces the embedded PlanetLab CSV (vm,t000,…; percent).
 	Traces io.Reader `yaml:"-"`
 	// Now and Sleep replace the clock, for tests.
@@ -180,6 +187,8 @@ type Sim struct {
 	last      time.Time
 	changed   bool
 	published int
+	// lastSeries are the series of the previous batch, by hash.
+	lastSeries map[uint64]labels.Labels
 }
 
 // New builds the simulated cluster. publisher may be nil (Snapshot and the
@@ -229,6 +238,9 @@ func New(cfg Config, publisher bus.SamplePublisher, logger *slog.Logger) (*Sim, 
 		s.hostIdx[c.Hosts[h].Name] = h
 		n := c.Hosts[h].Capacity.VCPUs
 		s.hosts[h] = hostCounters{idle: make([]float64, n), user: make([]float64, n), steal: make([]float64, n)}
+	}
+	if err := s.loadState(); err != nil {
+		return nil, err
 	}
 	s.start = cfg.Now()
 	s.last = s.start
