@@ -64,6 +64,7 @@ func (c Config) withDefaults() (Config, error) {
 type Engine struct {
 	cfg        Config
 	logger     *slog.Logger
+	base       *slog.Logger // unscoped, for the strategies, which scope themselves
 	strategies []strategy.Definition
 	scorers    *scoring.Registry
 }
@@ -82,7 +83,7 @@ func New(cfg Config, logger *slog.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, logger: logger.With("component", "decision"), scorers: scorers}
+	e := &Engine{cfg: cfg, logger: logger.With("component", "decision"), base: logger, scorers: scorers}
 	seen := map[string]bool{}
 	for _, d := range builtinStrategies() {
 		if seen[d.Name] {
@@ -256,7 +257,7 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
-	s, err := d.New(params, e.logger)
+	s, err := d.New(params, e.base)
 	if err != nil {
 		return nil, invalid(fmt.Errorf("strategy %s: %w", d.Name, err))
 	}

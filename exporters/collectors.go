@@ -79,7 +79,7 @@ func (w *wiring) virt() (*virt.Client, error) {
 		return nil, errors.New("needs libvirt, which is configured off (--libvirt.uri is empty); disable this collector")
 	}
 	if w.exp.virt == nil {
-		c, err := virt.New(w.cfg.Libvirt, w.logger.With("component", "libvirt"))
+		c, err := virt.New(w.cfg.Libvirt, w.logger.With("subsystem", "libvirt"))
 		if err != nil {
 			return nil, err
 		}

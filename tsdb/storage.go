@@ -128,6 +128,7 @@ func Open(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Storage,
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	base := logger
 	logger = logger.With("component", "tsdb")
 	if err := os.MkdirAll(cfg.Path, 0o755); err != nil {
 		return nil, fmt.Errorf("create storage directory: %w", err)
@@ -160,7 +161,7 @@ func Open(cfg Config, reg prometheus.Registerer, logger *slog.Logger) (*Storage,
 	logger.Info("Storage ready", "duration", time.Since(start).Round(time.Millisecond), "head_series", db.Head().NumSeries())
 
 	engine := promql.NewEngine(promql.EngineOpts{
-		Logger:                   logger.With("component", "promql"),
+		Logger:                   base.With("component", "tsdb/promql"),
 		Reg:                      reg,
 		MaxSamples:               cfg.QueryMaxSamples,
 		Timeout:                  cfg.QueryTimeout,

@@ -60,7 +60,7 @@ func exporterCommand(app *kingpin.Application) command {
 		"Run one agent per hypervisor; enable the ceph collector on one Ceph admin or mgr host per cluster.")
 	o := exporterFlags(c)
 	return command{clause: c, run: func(ctx context.Context, logger *slog.Logger) error {
-		return runExporter(ctx, o, logger.With("component", "exporter"))
+		return runExporter(ctx, o, logger)
 	}}
 }
 
@@ -177,7 +177,8 @@ func (o *exporterOptions) validate() (map[string]string, error) {
 	return labels, nil
 }
 
-func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) error {
+func runExporter(ctx context.Context, o *exporterOptions, base *slog.Logger) error {
+	logger := base.With("component", "exporter")
 	pushLabels, err := o.validate()
 	if err != nil {
 		return err
@@ -231,7 +232,7 @@ func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) e
 		return usageError{errors.New("--push.remote-write-url and --push.kafka-brokers: choose one")}
 	case o.pushURL != "":
 		o.rw.URL = o.pushURL
-		rw, err := push.NewRemoteWrite(o.rw, self, logger.With("component", "push"))
+		rw, err := push.NewRemoteWrite(o.rw, self, base.With("component", "exporter/push"))
 		if err != nil {
 			return usageError{err}
 		}
@@ -260,7 +261,7 @@ func runExporter(ctx context.Context, o *exporterOptions, logger *slog.Logger) e
 		if events != nil && exp.Inventory() != nil {
 			deps.Events, deps.Inventory = events, exp.Inventory()
 		}
-		p, err := push.New(push.Config{Interval: o.pushInterval, Labels: pushLabels}, deps, logger.With("component", "push"))
+		p, err := push.New(push.Config{Interval: o.pushInterval, Labels: pushLabels}, deps, base.With("component", "exporter/push"))
 		if err != nil {
 			_ = closePush()
 			return usageError{err}

@@ -60,7 +60,7 @@ func run(args []string) int {
 	}
 	logger := promslog.New(logCfg)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	for _, c := range cmds {
 		if c.clause.FullCommand() != chosen {
@@ -79,6 +79,45 @@ func run(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "ballast: unknown command %q\n", chosen)
 	return 2
+}
+
+// notifyContext is signal.NotifyContext with a cause that names the signal
+// (signalReceived), for the shutdown log. Later signals are diverted too
+// until stop, so a second SIGTERM does not kill a process that is stopping.
+func notifyContext(parent context.Context, sigs ...os.Signal) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		select {
+		case sig := <-ch:
+			cancel(signalReceived{sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// signalReceived is the cause of a context ended by a signal.
+type signalReceived struct{ sig os.Signal }
+
+func (e signalReceived) Error() string { return e.name() + " received" }
+
+// Is makes it a context.Canceled, as signal.NotifyContext's cause is.
+func (e signalReceived) Is(target error) bool { return target == context.Canceled }
+
+// name is the signal's conventional name: SIGTERM, SIGINT.
+func (e signalReceived) name() string {
+	switch e.sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case os.Interrupt:
+		return "SIGINT"
+	}
+	return e.sig.String()
 }
 
 // buildVersion is set at link time: -X main.buildVersion=...

@@ -86,11 +86,11 @@ func (s *server) startOptimizer() (*optimizer, error) {
 	logger := s.base
 	if cfg.Simulator.Enabled {
 		var err error
-		if o.sim, err = sim.New(cfg.Simulator.Config, s.bus, logger.With("component", "sim")); err != nil {
+		if o.sim, err = sim.New(cfg.Simulator.Config, s.bus, logger); err != nil {
 			return nil, fmt.Errorf("simulator: %w", err)
 		}
 	}
-	engine, err := decision.New(cfg.Decision, logger.With("component", "decision"))
+	engine, err := decision.New(cfg.Decision, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -101,17 +101,17 @@ func (s *server) startOptimizer() (*optimizer, error) {
 		// Hosts come from agents' inventory events (Kafka) and, for agents
 		// that are only scraped or push with remote_write, from their
 		// ballast_inventory_* series.
-		o.inventory = collect.NewEventInventory(logger.With("component", "inventory"))
+		o.inventory = collect.NewEventInventory(logger)
 		inv := collect.Inventories{o.inventory, &collect.MetricInventory{Querier: s.querier}}
 		// OSDs, pools and PGs come from the cluster the Ceph actuators
 		// act on, read afresh for every audit.
 		if cfg.Actuators.Ceph != nil {
-			if o.cephMon, err = cephmon.New(*cfg.Actuators.Ceph, logger.With("component", "model/ceph")); err != nil {
+			if o.cephMon, err = cephmon.New(*cfg.Actuators.Ceph, logger); err != nil {
 				return nil, fmt.Errorf("actuators.ceph: %w", err)
 			}
 			inv = append(inv, &collect.CephInventory{Mon: o.cephMon})
 		}
-		b, err := collect.New(cfg.Collect, collect.Deps{Inventory: inv, Querier: s.querier}, logger.With("component", "model"))
+		b, err := collect.New(cfg.Collect, collect.Deps{Inventory: inv, Querier: s.querier}, logger)
 		if err != nil {
 			o.close()
 			return nil, fmt.Errorf("model: %w", err)
@@ -142,14 +142,14 @@ func (s *server) startOptimizer() (*optimizer, error) {
 	}
 	if o.applier, err = applier.New(cfg.Actuators.Applier, applier.Deps{
 		Store: o.store, Loader: o.store, Actuators: o.actuators.Registry, Registerer: s.reg,
-	}, logger.With("component", "applier")); err != nil {
+	}, logger); err != nil {
 		o.close()
 		return nil, err
 	}
 	if o.api, err = watcher.New(cfg.Watcher, watcher.Deps{
 		Store: o.store, Engine: engine, Models: models,
 		Launcher: watcher.ApplierLauncher(o.store, o.applier), Registerer: s.reg,
-	}, logger.With("component", "watcher")); err != nil {
+	}, logger); err != nil {
 		o.close()
 		return nil, err
 	}

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/stretchr/testify/require"
@@ -71,26 +73,150 @@ func TestPlanUsageErrors(t *testing.T) {
 	modelPath := filepath.Join(dir, "cluster.json")
 	_, _, err := runPlanCLI(t, "generate", "--hosts", "4", "--vms", "10", "--out", modelPath)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"version":1,"hosts":[{"name":""}]}`), 0o644))
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+		return path
+	}
+	bad := write("bad.json", `{"version":1,"hosts":[{"name":""}]}`)
+	empty := write("empty.json", `{"version":1,"hosts":[],"instances":[]}`)
+	typo := write("typo.json", `{"version":1,"hosts":[{"name":"a","capacity":{"vcpus":1,"memory_mb":1}},{"name":"b","capcity":{}}]}`)
+	roadefData := filepath.Join("..", "..", "decision", "roadef", "testdata", "A")
+	roadefArgs := []string{"roadef", "--model", filepath.Join(roadefData, "model_a1_1.txt"),
+		"--assignment", filepath.Join(roadefData, "assignment_a1_1.txt"), "--out", filepath.Join(dir, "sol.txt")}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--model", modelPath}, "--goal is required"},
 		{[]string{"--goal", "dummy"}, "--model is required"},
-		{[]string{"--model", filepath.Join(dir, "bad.json"), "--goal", "dummy"}, "hosts[0].name: must not be empty"},
-		{[]string{"--model", modelPath, "--goal", "dummy", "--param", "para1=abc"}, `parameter "para1": "abc" is not a number`},
+		{[]string{"--model", bad, "--goal", "dummy"}, "hosts[0].name: must not be empty"},
+		{[]string{"--model", empty, "--goal", "server_consolidation"}, "--model: " + empty + ": hosts: at least one host is required"},
+		{[]string{"--model", typo, "--goal", "dummy"}, `--model: ` + typo + `: hosts[1]: unknown field "capcity"`},
+		{[]string{"--model", modelPath, "--goal", "dummy", "--param", "para1=abc"}, `--param: parameter "para1": "abc" is not a number`},
 		{[]string{"--model", modelPath, "--goal", "dummy", "--param", "nokey"}, "want key=value"},
-		{[]string{"--model", modelPath, "--goal", "dummy", "--param", "para9=1"}, `parameter "para9" is not accepted`},
+		{[]string{"--model", modelPath, "--goal", "dummy", "--param", "para9=1"}, `--param: parameter "para9" is not accepted`},
+		{[]string{"--model", modelPath, "--goal", "cluster_maintaining"}, `--param: parameter "maintenance_node" is required`},
+		{[]string{"--model", modelPath, "--goal", "cluster_maintaining", "--param", "maintenance_node=compute-00000", "--param", "disable_live_migration=maybe"},
+			`--param: parameter "disable_live_migration": "maybe" is not a boolean`},
+		{[]string{"--model", modelPath, "--goal", "nogoal"}, `goal "nogoal" is not one of`},
+		{[]string{"--model", modelPath, "--goal", "dummy", "--strategy", "host_maintenance"}, `strategy "host_maintenance" serves goal "cluster_maintaining"`},
+		{[]string{"--goal", "help", "--strategy", "nope"}, `--strategy: "nope" is not one of`},
+		{[]string{"--model", modelPath, "--goal", "dummy", "--time-limit=-1s"}, "--time-limit: -1s must not be negative"},
 		{[]string{"--model", modelPath, "--goal", "dummy", "--hosts", "3"}, "--hosts does not apply to 'ballast plan run'"},
+		{[]string{"--model", modelPath, "--goal", "dummy", "--hosts", "100"}, "--hosts does not apply to 'ballast plan run'"},
 		{[]string{"roadef", "--model", "x"}, "--assignment"},
+		{slices.Concat(roadefArgs, []string{"--workers=-1"}), "--workers: -1 must not be negative"},
+		{slices.Concat(roadefArgs, []string{"--iterations=-5"}), "--iterations: -5 must not be negative"},
+		{slices.Concat(roadefArgs, []string{"--time-limit=-1s"}), "--time-limit: -1s must not be negative"},
 		{[]string{"generate", "--hosts=-1"}, "--hosts: -1 must be positive"},
+		{[]string{"generate", "--vms=-3"}, "--vms: -3 must not be negative"},
+		{[]string{"generate", "--zones=0"}, "--zones: 0 must be positive"},
+		{[]string{"generate", "--ceph-hosts=-1"}, "--ceph-hosts: -1 must not be negative"},
+		{[]string{"generate", "--anti-affinity=1.5"}, "--anti-affinity: 1.5 must be within [0, 1]"},
+		{[]string{"generate", "--out", filepath.Join(dir, "missing", "c.json")}, "--out " + filepath.Join(dir, "missing", "c.json") + ": cannot create a file in"},
+		{[]string{"generate", "--out", dir}, "not a regular file"},
 	} {
 		_, _, err := runPlanCLI(t, tc.args...)
 		var ue usageError
 		require.True(t, errors.As(err, &ue), "%v: %v is not a usage error", tc.args, err)
-		require.ErrorContains(t, err, tc.want)
+		require.ErrorContains(t, err, tc.want, "%v", tc.args)
 	}
+}
+
+// TestPlanFlagErrors checks that a flag value of the wrong form names the
+// flag; kingpin returns these from Parse, which main turns into exit 2.
+func TestPlanFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"generate", "--hosts", "abc"}, `--hosts: "abc" is not a whole number`},
+		{[]string{"generate", "--hosts", "2.5"}, `--hosts: "2.5" is not a whole number`},
+		{[]string{"generate", "--hosts", "99999999999999999999"}, `--hosts: "99999999999999999999" is out of range`},
+		{[]string{"generate", "--vms", "1e3"}, `--vms: "1e3" is not a whole number`},
+		{[]string{"generate", "--anti-affinity", "half"}, `--anti-affinity: "half" is not a finite number`},
+		{[]string{"generate", "--anti-affinity", "NaN"}, `--anti-affinity: "NaN" is not a finite number`},
+		{[]string{"generate", "--seed", "x"}, `--seed: "x" is not a whole number`},
+		{[]string{"--time-limit", "banana"}, `--time-limit: "banana" is not a duration`},
+		{[]string{"roadef", "--workers", "two"}, `--workers: "two" is not a whole number`},
+		{[]string{"roadef", "--iterations", "1.5"}, `--iterations: "1.5" is not a whole number`},
+	} {
+		app := kingpin.New("ballast", "")
+		bindPlanFlags(app.Command("plan", ""))
+		_, err := app.Parse(append([]string{"plan"}, tc.args...))
+		require.ErrorContains(t, err, tc.want, "%v", tc.args)
+	}
+	require.Equal(t, 2, run([]string{"plan", "generate", "--hosts", "abc"}), "exit status")
+}
+
+func TestPlanRequiredParameter(t *testing.T) {
+	modelPath := filepath.Join(t.TempDir(), "cluster.json")
+	_, _, err := runPlanCLI(t, "generate", "--hosts", "12", "--vms", "60", "--out", modelPath)
+	require.NoError(t, err)
+	c, err := model.ReadFile(modelPath)
+	require.NoError(t, err)
+	host := c.Instances[0].Host
+	out, _, err := runPlanCLI(t, "--model", modelPath, "--goal", "cluster_maintaining", "--param", "maintenance_node="+host)
+	require.NoError(t, err)
+	var p decision.Plan
+	require.NoError(t, json.Unmarshal([]byte(out), &p))
+	require.Equal(t, "host_maintenance", p.Strategy)
+	require.NotEmpty(t, p.Actions, "the instances on %s move", host)
+}
+
+func TestPlanGoalHelp(t *testing.T) {
+	out, _, err := runPlanCLI(t, "--goal", "help")
+	require.NoError(t, err)
+	for _, want := range []string{
+		"\nserver_consolidation\n  vm_workload_consolidation\n",
+		"    maintenance_node (string, required)\n        The name of the compute node",
+		"    backup_node (string, optional)\n",
+		"    para1 (number, default 3.2)\n        number parameter example [1, 10.2]\n",
+		`    mode (string, default "upmap")`,
+	} {
+		require.Contains(t, out, want)
+	}
+	one, _, err := runPlanCLI(t, "--goal", "help", "--strategy", "dummy")
+	require.NoError(t, err)
+	require.Contains(t, one, "para2 (string, default \"hello\")")
+	require.NotContains(t, one, "maintenance_node")
+}
+
+func TestPlanOutputFile(t *testing.T) {
+	data := filepath.Join("..", "..", "decision", "roadef", "testdata", "A")
+	model, assignment := filepath.Join(data, "model_a1_1.txt"), filepath.Join(data, "assignment_a1_1.txt")
+	dir := t.TempDir()
+	// An output that cannot be created fails before the search, not after
+	// its time limit.
+	start := time.Now()
+	_, _, err := runPlanCLI(t, "roadef", "--model", model, "--assignment", assignment, "--time-limit", "60s",
+		"--out", filepath.Join(dir, "missing", "solution.txt"))
+	require.ErrorContains(t, err, "--out "+filepath.Join(dir, "missing", "solution.txt")+": cannot create a file in")
+	require.Less(t, time.Since(start), 10*time.Second)
+	// A failed run leaves no file, neither the output nor a temporary one,
+	// and keeps an existing output as it was.
+	sol := filepath.Join(dir, "solution.txt")
+	_, _, err = runPlanCLI(t, "roadef", "--model", model, "--assignment", filepath.Join(dir, "nope.txt"), "--out", sol)
+	require.ErrorContains(t, err, "--assignment")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+	require.NoError(t, os.WriteFile(sol, []byte("old"), 0o600))
+	_, _, err = runPlanCLI(t, "roadef", "--model", model, "--assignment", filepath.Join(dir, "nope.txt"), "--out", sol)
+	require.Error(t, err)
+	b, err := os.ReadFile(sol)
+	require.NoError(t, err)
+	require.Equal(t, "old", string(b))
+	// A successful run replaces it, keeping its mode.
+	_, _, err = runPlanCLI(t, "roadef", "--model", model, "--assignment", assignment, "--out", sol, "--iterations", "1000", "--workers", "1")
+	require.NoError(t, err)
+	fi, err := os.Stat(sol)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	entries, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
 }
 
 func TestPlanRoadef(t *testing.T) {

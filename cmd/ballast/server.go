@@ -193,8 +193,20 @@ func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
 	}
 	s.ready.Store(true)
 	s.logger.Info("Server is ready to receive requests")
+	// Say at once that a signal arrived: stopping can take a while.
+	var actionsTimeout time.Duration
+	if s.opt != nil {
+		actionsTimeout = s.cfg.Optimizer.Actuators.Applier.ShutdownTimeout
+	}
+	defer context.AfterFunc(ctx, func() { s.logSignal(ctx, actionsTimeout) })()
 
 	g, gctx := errgroup.WithContext(ctx)
+	// The ingester subscribes first; producers that publish before it has
+	// (the simulator's first tick) wait for it on the bus (consumerWait).
+	g.Go(func() error {
+		// The empty group is the bus's default: kafka.group with Kafka.
+		return s.bus.ConsumeSamples(gctx, "", s.ingester.Handle)
+	})
 	if s.scrape != nil {
 		g.Go(func() error { return s.scrape.Run(gctx) })
 	}
@@ -202,10 +214,6 @@ func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
 	if s.opt != nil {
 		s.opt.run(gctx, s, g.Go)
 	}
-	g.Go(func() error {
-		// The empty group is the bus's default: kafka.group with Kafka.
-		return s.bus.ConsumeSamples(gctx, "", s.ingester.Handle)
-	})
 	g.Go(func() error {
 		select {
 		case err := <-s.listenErr:
@@ -219,11 +227,35 @@ func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
 	s.ready.Store(false)
 	s.shutdownHTTP()
 	s.stop()
+	s.logger.Info("Stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
 }
+
+// logSignal logs the signal that ended ctx, if one did, and how long the
+// work still running gets: actions (0: no applier), then HTTP requests.
+func (s *server) logSignal(ctx context.Context, actionsTimeout time.Duration) {
+	var sig signalReceived
+	if !errors.As(context.Cause(ctx), &sig) {
+		return
+	}
+	args := []any{"signal", sig.name()}
+	if actionsTimeout > 0 {
+		args = append(args, "running_actions_timeout", actionsTimeout)
+	}
+	args = append(args, "in_flight_requests_timeout", httpShutdownTimeout)
+	s.logger.Info("Signal received, stopping", args...)
+}
+
+// consumerWait is how long a sample published before the ingester has
+// subscribed to the in-process bus waits for it (the simulator ticks at
+// once when it starts).
+const consumerWait = 30 * time.Second
+
+// httpShutdownTimeout is how long in-flight requests get at shutdown.
+const httpShutdownTimeout = 30 * time.Second
 
 // start builds every component in dependency order.
 func (s *server) start(ctx context.Context) error {
@@ -252,10 +284,15 @@ func (s *server) start(ctx context.Context) error {
 		s.bus = kb
 		s.logger.Info("Using the Kafka bus", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "role", cfg.Role)
 	} else {
-		s.bus = bus.NewInProc(bus.InProcOptions{})
+		s.bus = bus.NewInProc(bus.InProcOptions{ConsumerWait: consumerWait})
 	}
 	ingester := cfg.Role == roleIngester
 	metrics := ingest.NewMetrics(s.reg)
+	// Scrape and remote_write count what they receive; the simulator, which
+	// the optimizer gives s.bus, publishes straight onto the bus, so what
+	// goes through s.bus is counted as its own source.
+	raw := s.bus
+	s.bus = ingest.NewCountingBus(raw, simulatorSource, metrics)
 	if s.ingester, err = ingest.New(ingest.Options{}, s.storage, metrics, s.base); err != nil {
 		return err
 	}
@@ -269,13 +306,13 @@ func (s *server) start(ctx context.Context) error {
 	// processes that publish scrape and receive remote_write.
 	var rw http.Handler
 	if !ingester {
-		if s.scrape, err = scrape.New(s.bus, metrics, s.reg, s.base); err != nil {
+		if s.scrape, err = scrape.New(raw, metrics, s.reg, s.base); err != nil {
 			return err
 		}
 		if err := s.scrape.ApplyConfig(cfg.prom); err != nil {
 			return usageError{err}
 		}
-		if rw, err = remotewrite.New(cfg.remoteWriteOptions(), s.bus, metrics, s.reg, s.base); err != nil {
+		if rw, err = remotewrite.New(cfg.remoteWriteOptions(), raw, metrics, s.reg, s.base); err != nil {
 			return usageError{err}
 		}
 	}
@@ -343,6 +380,10 @@ func (s *server) start(ctx context.Context) error {
 	return nil
 }
 
+// simulatorSource labels the simulator's samples in
+// ballast_ingest_samples_received_total.
+const simulatorSource = "simulator"
+
 // Roles of a server process.
 const (
 	roleAll      = "all"
@@ -405,7 +446,7 @@ func (s *server) shutdownHTTP() {
 	if s.httpSrv == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	defer cancel()
 	if err := s.httpSrv.Shutdown(ctx); err != nil {
 		s.logger.Warn("HTTP shutdown", "err", err)

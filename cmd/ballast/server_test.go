@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -373,4 +374,73 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, cf.YAML, "job_name: self", "the running configuration is kept")
 	require.Contains(t, cf.YAML, target)
+}
+
+// metricValue reads one sample of the server's own /metrics, e.g.
+// `ballast_ingest_samples_received_total{source="scrape"}`; 0 when absent.
+func (p *proc) metricValue(t testing.TB, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.url + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			require.NoError(t, err, line)
+			return f
+		}
+	}
+	return 0
+}
+
+// TestServerStartup: the simulator's first tick, published as the server
+// starts, is stored rather than lost to the ingester not having subscribed
+// yet; and every ingest path counts what it receives under its own source.
+func TestServerStartup(t *testing.T) {
+	p := startServer(t, t.TempDir())
+	ready := time.Now()
+	c := p.api(t)
+	// The simulator ticks every 15s: only its first tick can be seen this soon.
+	require.Eventually(t, func() bool {
+		v, _, _, err := c.Query(context.Background(), `count(ceilometer_cpu)`, time.Now())
+		return err == nil && len(v.(model.Vector)) == 1 && v.(model.Vector)[0].Value > 0
+	}, 10*time.Second, 100*time.Millisecond, "the simulator's first batch is stored")
+	require.Less(t, time.Since(ready), 15*time.Second)
+	require.NotContains(t, p.logs.String(), "Publish samples failed")
+	require.Positive(t, p.metricValue(t, `ballast_ingest_samples_received_total{source="simulator"}`))
+
+	before := p.metricValue(t, `ballast_ingest_samples_received_total{source="remote_write"}`)
+	b := &bus.SampleBatch{Series: []bus.Series{series("startup_total", time.Now().Add(-time.Minute), 4)}}
+	require.Equal(t, http.StatusNoContent, p.write(t, b))
+	require.Equal(t, before+4, p.metricValue(t, `ballast_ingest_samples_received_total{source="remote_write"}`))
+	require.Eventually(t, func() bool {
+		return p.metricValue(t, `ballast_ingest_samples_received_total{source="scrape"}`) > 0
+	}, 30*time.Second, 200*time.Millisecond, "the self-scrape is counted")
+}
+
+// TestServerShutdownLogs: SIGTERM is logged at once with the time running
+// work gets, and "Stopped" is the last line, after storage is closed.
+func TestServerShutdownLogs(t *testing.T) {
+	p := startServer(t, t.TempDir())
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.Eventually(t, func() bool {
+		return strings.Contains(p.logs.String(), `msg="Signal received, stopping"`)
+	}, 5*time.Second, 20*time.Millisecond, "the signal is logged at once")
+	require.NoError(t, p.stop(t, syscall.SIGTERM), "graceful shutdown exits 0")
+	logs := p.logs.String()
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	var signal string
+	for _, l := range lines {
+		if strings.Contains(l, `msg="Signal received, stopping"`) {
+			signal = l
+		}
+	}
+	require.Contains(t, signal, "signal=SIGTERM")
+	require.Contains(t, signal, "running_actions_timeout=30s")
+	require.Contains(t, signal, "in_flight_requests_timeout=30s")
+	require.Less(t, strings.Index(logs, "Signal received"), strings.Index(logs, "Shutting down"))
+	require.Less(t, strings.Index(logs, "Closing storage"), strings.Index(logs, "msg=Stopped"))
+	require.Contains(t, lines[len(lines)-1], "msg=Stopped")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // InProc is the embedded bus: one process, no broker.
@@ -13,6 +14,9 @@ import (
 // Samples are delivered synchronously: PublishSamples returns once one handler
 // of every group has run, with their errors, so a remote_write request is
 // acknowledged only after its samples are in the TSDB (and its WAL).
+// A publish before the first sample consumer has subscribed waits for it up
+// to InProcOptions.ConsumerWait, so what producers send while a server is
+// still starting its ingester is not lost.
 // Events are queued per subscriber and delivered in publish order by a
 // goroutine of that subscriber, so a slow consumer never stalls a publisher
 // unless its queue (EventQueue) is full, in which case Publish waits for room
@@ -24,6 +28,11 @@ type InProc struct {
 	samples map[string]*sampleGroup
 	events  []*eventSub
 	queue   int
+	// wait is InProcOptions.ConsumerWait; first is closed when the first
+	// sample consumer subscribes.
+	wait      time.Duration
+	first     chan struct{}
+	firstOnce sync.Once
 }
 
 type sampleGroup struct {
@@ -44,6 +53,11 @@ var _ Bus = (*InProc)(nil)
 type InProcOptions struct {
 	// EventQueue is the number of events buffered per subscriber (default 1024).
 	EventQueue int
+	// ConsumerWait is how long PublishSamples waits for the first sample
+	// consumer to subscribe before failing with ErrNoConsumer (default 0:
+	// fail at once). Once a consumer has subscribed, a publish that finds
+	// none (they are stopping) fails at once.
+	ConsumerWait time.Duration
 }
 
 // NewInProc returns an empty in-process bus.
@@ -51,29 +65,22 @@ func NewInProc(opts InProcOptions) *InProc {
 	if opts.EventQueue <= 0 {
 		opts.EventQueue = 1024
 	}
-	return &InProc{done: make(chan struct{}), samples: map[string]*sampleGroup{}, queue: opts.EventQueue}
+	return &InProc{done: make(chan struct{}), samples: map[string]*sampleGroup{}, queue: opts.EventQueue,
+		wait: opts.ConsumerWait, first: make(chan struct{})}
 }
 
 // PublishSamples hands b to one handler of every consumer group and returns
-// their joined errors. The handlers must not keep b after returning.
+// their joined errors. The handlers must not keep b after returning. Before
+// the first consumer subscribes it waits for one up to ConsumerWait.
 func (p *InProc) PublishSamples(ctx context.Context, b *SampleBatch) error {
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
-		return ErrClosed
-	}
-	var hs []SampleHandler
-	for _, g := range p.samples {
-		g.mu.Lock()
-		if len(g.handlers) > 0 {
-			hs = append(hs, *g.handlers[g.next%len(g.handlers)])
-			g.next++
+	hs, err := p.handlers()
+	if errors.Is(err, ErrNoConsumer) && p.wait > 0 {
+		if err = p.waitFirst(ctx); err == nil {
+			hs, err = p.handlers()
 		}
-		g.mu.Unlock()
 	}
-	p.mu.RUnlock()
-	if len(hs) == 0 {
-		return ErrNoConsumer
+	if err != nil {
+		return err
 	}
 	if len(hs) == 1 {
 		return hs[0](ctx, b)
@@ -85,6 +92,45 @@ func (p *InProc) PublishSamples(ctx context.Context, b *SampleBatch) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// handlers picks one handler of every consumer group, round robin.
+func (p *InProc) handlers() ([]SampleHandler, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	var hs []SampleHandler
+	for _, g := range p.samples {
+		g.mu.Lock()
+		if len(g.handlers) > 0 {
+			hs = append(hs, *g.handlers[g.next%len(g.handlers)])
+			g.next++
+		}
+		g.mu.Unlock()
+	}
+	if len(hs) == 0 {
+		return nil, ErrNoConsumer
+	}
+	return hs, nil
+}
+
+// waitFirst waits up to p.wait for the first sample consumer to subscribe.
+// It returns at once if one has already subscribed (and left).
+func (p *InProc) waitFirst(ctx context.Context) error {
+	t := time.NewTimer(p.wait)
+	defer t.Stop()
+	select {
+	case <-p.first:
+		return nil
+	case <-t.C:
+		return ErrNoConsumer
+	case <-ctx.Done():
+		return fmt.Errorf("wait for a sample consumer: %w", ctx.Err())
+	case <-p.done:
+		return ErrClosed
+	}
 }
 
 // ConsumeSamples registers h in group until ctx is done or the bus closes.
@@ -107,6 +153,7 @@ func (p *InProc) ConsumeSamples(ctx context.Context, group string, h SampleHandl
 	g.handlers = append(g.handlers, hp)
 	g.mu.Unlock()
 	p.mu.Unlock()
+	p.firstOnce.Do(func() { close(p.first) })
 
 	defer func() {
 		p.mu.Lock()

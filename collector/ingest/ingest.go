@@ -44,7 +44,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ballast_ingest_samples_received_total",
-			Help: "Samples received by ingest path, before validation.",
+			Help: "Samples received by ingest path (scrape, remote_write, simulator), before validation.",
 		}, []string{"source"}),
 		Appended: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ballast_ingest_samples_appended_total",
@@ -69,6 +69,30 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.Received, m.Appended, m.Rejected, m.Batches, m.Append)
 	}
 	return m
+}
+
+// CountingBus is a bus.Bus that counts every sample batch published through
+// it as received from one source. It is for producers that publish straight
+// onto the bus and do not count their own samples (the simulator); scrape and
+// remote_write count theirs and must be given the bus itself.
+type CountingBus struct {
+	bus.Bus
+	received prometheus.Counter
+}
+
+// NewCountingBus returns b counting what is published through it as
+// received from source.
+func NewCountingBus(b bus.Bus, source string, metrics *Metrics) *CountingBus {
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	return &CountingBus{Bus: b, received: metrics.Received.WithLabelValues(source)}
+}
+
+// PublishSamples counts b and publishes it.
+func (c *CountingBus) PublishSamples(ctx context.Context, b *bus.SampleBatch) error {
+	c.received.Add(float64(b.Len()))
+	return c.Bus.PublishSamples(ctx, b)
 }
 
 // RejectedError reports samples the TSDB refused while the rest of the batch

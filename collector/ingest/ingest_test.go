@@ -118,3 +118,31 @@ func TestMemoSharedByTwoStores(t *testing.T) {
 	require.Equal(t, 6.0, query(t, st1, `sum_over_time(b[10m])`, now))
 	require.Equal(t, 1.0, query(t, st2, `count_over_time(other[10m])`, now))
 }
+
+// TestCountingBus counts what a producer publishes straight onto the bus
+// under its own source, and passes events and consumers through.
+func TestCountingBus(t *testing.T) {
+	m := NewMetrics(nil)
+	inner := bus.NewInProc(bus.InProcOptions{ConsumerWait: 10 * time.Second})
+	defer inner.Close()
+	cb := NewCountingBus(inner, "simulator", m)
+	var _ bus.EventPublisher = cb // the simulator publishes inventory events through it
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan int, 2)
+	go func() {
+		_ = cb.ConsumeSamples(ctx, "", func(_ context.Context, b *bus.SampleBatch) error {
+			got <- b.Len()
+			return nil
+		})
+	}()
+	ls := labels.FromStrings("__name__", "m")
+	for _, n := range []int{3, 2} {
+		b := &bus.SampleBatch{Series: []bus.Series{{Labels: ls, Samples: make([]bus.Sample, n)}}}
+		require.NoError(t, cb.PublishSamples(ctx, b))
+		require.Equal(t, n, <-got)
+	}
+	require.Equal(t, 5.0, testutil.ToFloat64(m.Received.WithLabelValues("simulator")))
+	require.Equal(t, 0.0, testutil.ToFloat64(m.Received.WithLabelValues("scrape")))
+}

@@ -69,6 +69,7 @@ func New(opts Options, pub bus.SamplePublisher, metrics *ingest.Metrics, reg pro
 	if metrics == nil {
 		metrics = ingest.NewMetrics(nil)
 	}
+	metrics.Received.WithLabelValues(Source) // exported as 0 until the first request
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

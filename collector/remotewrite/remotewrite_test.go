@@ -96,9 +96,12 @@ func batch(ts int64, kv ...string) *bus.SampleBatch {
 func TestReceiver(t *testing.T) {
 	f := newFixture(t, Options{MaxBodyBytes: 4096, MaxDecodedBytes: 8192})
 	now := time.Now().UnixMilli()
+	require.Equal(t, 0.0, testutil.ToFloat64(f.metrics.Received.WithLabelValues(Source)))
 	code, _ := f.post(t, prw.EncodeSnappy(batch(now-1000, "__name__", "m1", "job", "a")), nil)
 	require.Equal(t, http.StatusNoContent, code)
 	require.Equal(t, 1.0, f.count(t))
+	require.Equal(t, 1.0, testutil.ToFloat64(f.metrics.Received.WithLabelValues(Source)), "counted under remote_write")
+	require.Equal(t, 1, testutil.CollectAndCount(f.metrics.Received), "and under no other source")
 
 	big := &bus.SampleBatch{}
 	for i := 0; i < 400; i++ {

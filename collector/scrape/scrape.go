@@ -53,6 +53,7 @@ func New(pub bus.SamplePublisher, metrics *ingest.Metrics, reg prometheus.Regist
 	if metrics == nil {
 		metrics = ingest.NewMetrics(nil)
 	}
+	metrics.Received.WithLabelValues(Source) // exported as 0 until the first scrape
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}

@@ -3,7 +3,6 @@ package model
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -29,30 +28,31 @@ func Read(r io.Reader) (*Cluster, error) {
 	return Decode(data)
 }
 
-// Decode is Read over a byte slice.
+// Decode is Read over a byte slice. Its errors name where the problem is:
+// a JSON path with array indexes (hosts[3].capacity.vcpus) for a value,
+// a line and column for a syntax error.
 func Decode(data []byte) (*Cluster, error) {
-	var probe struct {
-		Version *int `json:"version"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("decode model: %w", err)
-	}
-	if probe.Version == nil {
-		return nil, fmt.Errorf("version: missing (want %d)", Version)
-	}
-	if *probe.Version != Version {
-		return nil, fmt.Errorf("version: %d is not supported (want %d)", *probe.Version, Version)
-	}
+	// One strict decode of the whole model is the fast path; only when it
+	// fails is the model read again, piece by piece, to find where.
+	var c Cluster
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var c Cluster
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("decode model: %w", err)
+	err := dec.Decode(&c)
+	if err == nil {
+		err = trailing(data, int(dec.InputOffset()))
 	}
-	if dec.More() {
-		return nil, errors.New("decode model: trailing data after the model object")
+	if err != nil {
+		return nil, explain(data, err)
 	}
-	if err := c.Validate(); err != nil {
+	if c.Version != Version {
+		if err := checkVersion(data); err != nil {
+			return nil, err
+		}
+		return nil, &DecodeError{Path: "version", Msg: fmt.Sprintf("%d is not supported (want %d)", c.Version, Version)}
+	}
+	// A model file is read to plan on, which takes hosts; a model
+	// assembled live may be empty until the inventory arrives.
+	if err := c.validate(true); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -146,10 +146,16 @@ var pgidRE = regexp.MustCompile(`^[0-9]+\.[0-9a-f]+$`)
 
 // Validate checks the whole model and returns a *ValidationError naming each
 // bad field (e.g. "hosts[3].capacity.vcpus: must be positive").
-func (c *Cluster) Validate() error {
+func (c *Cluster) Validate() error { return c.validate(false) }
+
+// validate is Validate, also requiring a host when requireHosts is set.
+func (c *Cluster) validate(requireHosts bool) error {
 	var p problems
 	if c.Version != Version {
 		p.add("version: %d is not supported (want %d)", c.Version, Version)
+	}
+	if requireHosts && len(c.Hosts) == 0 {
+		p.add("hosts: at least one host is required")
 	}
 	if c.Metrics != nil {
 		if c.Metrics.PeriodSeconds < 0 || c.Metrics.GranularitySeconds < 0 {

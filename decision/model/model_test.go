@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -42,7 +43,7 @@ func TestReadRejects(t *testing.T) {
 		{"bad state", strings.Replace(valid, `"state":"active"`, `"state":"dancing"`, 1), `instances[0].state: "dancing"`},
 		{"percent not fraction", strings.Replace(valid, `"state":"active"`, `"state":"active","usage":{"cpu":45,"memory_mb":1}`, 1), "instances[0].usage.cpu: 45 must be a fraction"},
 		{"duplicate uuid", strings.Replace(valid, `"state":"active"}]`, `"state":"active"},{"uuid":"i1","host":"h1","flavor":{"vcpus":1,"memory_mb":1,"disk_gb":0},"state":"active"}]`, 1), `instances[1].uuid: "i1" already used`},
-		{"trailing", valid + "{}", "after top-level value"},
+		{"trailing", valid + "{}", "line 1, column 197: data after the model object"},
 		{"bad host state", strings.Replace(valid, `"name":"h1"`, `"name":"h1","state":"gone"`, 1), `hosts[0].state: "gone"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,10 +139,19 @@ func FuzzRead(f *testing.F) {
 	require.NoError(f, model.Write(&b, small(f), false))
 	f.Add(b.Bytes())
 	f.Add([]byte(`{"version":1,"hosts":[],"instances":[]}`))
+	f.Add([]byte(pathModel))
+	f.Add([]byte(strings.Replace(pathModel, `"start": "2026-11-21T09:00:00Z"`, `"start": "yesterday"`, 1)))
 	f.Add([]byte(`{"version":1,"hosts":[{"name":"a","capacity":{"vcpus":1,"memory_mb":1,"disk_gb":0}}],"instances":[],"ceph":{"osds":[],"pools":[],"pgs":[{"pgid":"1.0","pool":1,"raw":[0]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := model.Decode(data)
 		if err != nil {
+			// Every problem is located: a path, a line and column, or
+			// the validation's named fields.
+			var de *model.DecodeError
+			var ve *model.ValidationError
+			if !errors.As(err, &de) && !errors.As(err, &ve) {
+				t.Fatalf("error without a place: %v", err)
+			}
 			return
 		}
 		// Whatever Read accepts must index, check and round-trip.

@@ -92,12 +92,12 @@ func NewRemoteWrite(cfg RemoteWriteConfig, reg prometheus.Registerer, logger *sl
 	if cfg.FlushDeadline == 0 {
 		cfg.FlushDeadline = time.Minute
 	}
-	rs := remote.NewStorage(logger.With("component", "remote_write"), reg, func() (int64, error) { return 0, nil },
+	rs := remote.NewStorage(logger.With("subsystem", "remote_write"), reg, func() (int64, error) { return 0, nil },
 		cfg.Dir, cfg.FlushDeadline, nil, false)
 	opts := agent.DefaultOptions()
 	opts.MaxWALTime = cfg.MaxAge.Milliseconds()
 	opts.MinWALTime = min(opts.MinWALTime, opts.MaxWALTime)
-	db, err := agent.Open(logger.With("component", "push_wal"), reg, rs, cfg.Dir, opts)
+	db, err := agent.Open(logger.With("subsystem", "push_wal"), reg, rs, cfg.Dir, opts)
 	if err != nil {
 		_ = rs.Close()
 		return nil, fmt.Errorf("open push queue in %s: %w", cfg.Dir, err)

@@ -40,7 +40,8 @@ import (
 
 // Config configures the database. Zero values get the defaults noted.
 type Config struct {
-	// Path is the SQLite file (default data/watcher.db); its directory is
+	// Path is the SQLite file (default data/watcher.db; ballast server sets
+	// ballast.db in its storage.tsdb.path); its directory is
 	// created if missing.
 	Path string `yaml:"path"`
 	// BusyTimeout is how long a writer waits for another (default 10s).

@@ -14,11 +14,23 @@ import (
 //go:embed static
 var static embed.FS
 
-// Handler serves the UI; mount it at /ui.
+// Handler serves the UI; mount it at /ui. /ui itself redirects to /ui/
+// (query kept), so the page's relative links resolve under /ui/.
 func Handler() http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	return http.StripPrefix("/ui", http.FileServerFS(sub))
+	files := http.StripPrefix("/ui", http.FileServerFS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ui" {
+			to := "/ui/"
+			if r.URL.RawQuery != "" {
+				to += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, to, http.StatusMovedPermanently)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }

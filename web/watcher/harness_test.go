@@ -323,13 +323,13 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() bo
 // waitAudit waits for an audit to reach a state.
 func (e *env) waitAudit(id, state string) map[string]any {
 	e.t.Helper()
-	return e.waitState("audits", id, state, 20*time.Second)
+	return e.waitState("audits", id, state, time.Minute)
 }
 
 // waitPlan waits for a plan to reach a state.
 func (e *env) waitPlan(id, state string) map[string]any {
 	e.t.Helper()
-	return e.waitState("action_plans", id, state, 30*time.Second)
+	return e.waitState("action_plans", id, state, time.Minute)
 }
 
 func (e *env) waitState(resource, id, state string, timeout time.Duration) map[string]any {

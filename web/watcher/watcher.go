@@ -205,6 +205,9 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*API, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// The audit runner scopes its own logger: give it the unscoped one, so
+	// each line carries one component.
+	base := logger
 	logger = logger.With("component", "web/watcher")
 	ctx := context.Background()
 	if err := deps.Store.SyncCatalog(ctx, deps.Engine.Goals(), deps.Engine.Strategies(), deps.Engine.ScoringEngines()); err != nil {
@@ -214,7 +217,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*API, error) {
 		cfg.Audits.Now = cfg.Now
 	}
 	runner, err := audit.New(cfg.Audits, audit.Deps{Store: deps.Store, Planner: deps.Engine, Models: deps.Models,
-		Launcher: deps.Launcher, Registerer: deps.Registerer}, logger)
+		Launcher: deps.Launcher, Registerer: deps.Registerer}, base)
 	if err != nil {
 		return nil, fmt.Errorf("watcher.audits: %w", err)
 	}

@@ -265,7 +265,7 @@ except Exception as e:
 			op.json(&au, "audit", "create", "-g", "dummy", "-s", "dummy", "-t", "CONTINUOUS", "-i", "1", "--force",
 				"-p", "para1=2.5")
 			id := au["UUID"].(string)
-			eventually(t, "three runs", 30*time.Second, func() bool { return len(e.plansOf(id)) >= 3 })
+			eventually(t, "three runs", time.Minute, func() bool { return len(e.plansOf(id)) >= 3 })
 			op.json(&au, "audit", "update", id, "replace", "state=CANCELLED")
 			require.Equal(t, "CANCELLED", au["State"])
 			plans := e.plansOf(id)
@@ -304,7 +304,7 @@ except Exception as e:
 			require.Len(t, e.plansOf(id), 1)
 			// A SUCCEEDED EVENT audit can be triggered again.
 			require.Equal(t, http.StatusAccepted, e.do("POST", "/v1/webhooks/"+id, `{}`).status)
-			eventually(t, "second plan", 20*time.Second, func() bool { return len(e.plansOf(id)) == 2 })
+			eventually(t, "second plan", time.Minute, func() bool { return len(e.plansOf(id)) == 2 })
 
 			var plans []map[string]any
 			op.json(&plans, "actionplan", "list", "--audit", id)
