@@ -196,14 +196,45 @@ type Request struct {
 	Scope Scope
 }
 
-// InvalidRequestError is a request the engine rejects before planning (bad
-// goal, strategy, parameters, model or scope): the API answers it with 400.
-type InvalidRequestError struct{ Err error }
+// InvalidRequestError is a request the engine rejects (bad goal, strategy,
+// parameters, model or scope, or parameters the model contradicts, such as
+// a maintenance node that is not in it): the API answers it with 400.
+type InvalidRequestError struct {
+	Err error
+	// Param names the strategy parameter at fault, when the strategy said
+	// which; Err then says what is wrong with it.
+	Param string
+}
 
-func (e *InvalidRequestError) Error() string { return e.Err.Error() }
+func (e *InvalidRequestError) Error() string {
+	if e.Param != "" {
+		return fmt.Sprintf("parameter %q: %v", e.Param, e.Err)
+	}
+	return e.Err.Error()
+}
+
 func (e *InvalidRequestError) Unwrap() error { return e.Err }
 
 func invalid(err error) error { return &InvalidRequestError{Err: err} }
+
+// parameterError is a strategy's error about one of its parameters, such
+// as *maintenance.ParamError: the request's fault, not the strategy's.
+type parameterError interface {
+	error
+	Parameter() string
+	Unwrap() error
+}
+
+// invalidParameter is err, from a strategy's constructor or Execute, as an
+// *InvalidRequestError naming the parameter it is about; nil if err is not
+// about a parameter.
+func invalidParameter(err error) *InvalidRequestError {
+	var pe parameterError
+	if !errors.As(err, &pe) || pe.Unwrap() == nil {
+		return nil
+	}
+	return &InvalidRequestError{Param: pe.Parameter(), Err: pe.Unwrap()}
+}
 
 // Plan is an action plan with its efficacy and bounds.
 type Plan struct {
@@ -259,6 +290,9 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 	}
 	s, err := d.New(params, e.base)
 	if err != nil {
+		if inv := invalidParameter(err); inv != nil {
+			return nil, inv
+		}
 		return nil, invalid(fmt.Errorf("strategy %s: %w", d.Name, err))
 	}
 	limit := req.TimeLimit
@@ -281,6 +315,11 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 	sol, err := s.Execute(sctx, &strategy.Input{Cluster: cluster, Index: ix, Seed: req.Seed, Scorers: e.scorers,
 		Logger: e.logger.With("strategy", d.Name)})
 	if err != nil {
+		// A parameter the model contradicts (a host it does not have) is
+		// the request's fault.
+		if inv := invalidParameter(err); inv != nil {
+			return nil, inv
+		}
 		return nil, fmt.Errorf("strategy %s: %w", d.Name, err)
 	}
 	if err := ctx.Err(); err != nil {

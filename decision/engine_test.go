@@ -347,11 +347,14 @@ func TestInvalidRequests(t *testing.T) {
 		var inv *decision.InvalidRequestError
 		require.True(t, errors.As(err, &inv), "%v is not an InvalidRequestError", err)
 	}
-	// A strategy's own rejection of a missing host is not the request's
-	// shape but still reported.
+	// A strategy's own rejection of a parameter (a host not in scope) is an
+	// invalid request too, naming the parameter.
 	_, err = e.Plan(context.Background(), decision.Request{Goal: goal.ClusterMaintaining, Model: c,
 		Params: map[string]any{"maintenance_node": "ghost"}})
 	require.ErrorContains(t, err, `"ghost" is not a host in scope`)
+	var inv *decision.InvalidRequestError
+	require.True(t, errors.As(err, &inv), "%v is not an InvalidRequestError", err)
+	require.Equal(t, "maintenance_node", inv.Param)
 }
 
 func TestScope(t *testing.T) {

@@ -53,6 +53,15 @@ func run(args []string) int {
 		versionCommand(app),
 	}
 
+	// Without a command there is nothing to run: say so and show the
+	// commands, on stderr, as a usage error. --help, --version and
+	// kingpin's other terminating flags still work without one.
+	if noCommand(app, args) {
+		fmt.Fprint(os.Stderr, "ballast: no command given\n\n")
+		app.UsageWriter(os.Stderr)
+		app.Usage(nil)
+		return 2
+	}
 	chosen, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ballast: %v\n\nRun 'ballast --help' for usage.\n", err)
@@ -79,6 +88,21 @@ func run(args []string) int {
 	}
 	fmt.Fprintf(os.Stderr, "ballast: unknown command %q\n", chosen)
 	return 2
+}
+
+// noCommand reports whether args parse without naming a command (and
+// without a flag that answers by itself, such as --help or --version).
+func noCommand(app *kingpin.Application, args []string) bool {
+	ctx, err := app.ParseContext(args)
+	if err != nil || ctx.SelectedCommand != nil {
+		return false // Parse reports the error or runs the command
+	}
+	for _, e := range ctx.Elements {
+		if f, ok := e.Clause.(*kingpin.FlagClause); ok && (f == app.HelpFlag || f == app.VersionFlag || f.Model().Hidden) {
+			return false
+		}
+	}
+	return true
 }
 
 // notifyContext is signal.NotifyContext with a cause that names the signal

@@ -261,6 +261,11 @@ func runPlan(ctx context.Context, f *planFlags, logger *slog.Logger, stdout, std
 	plan, err := engine.Plan(ctx, req)
 	var inv *decision.InvalidRequestError
 	if errors.As(err, &inv) {
+		// The strategy found a parameter wrong for the model, such as a
+		// maintenance node the model does not have.
+		if inv.Param != "" {
+			return usageError{fmt.Errorf("--param %s: %w", inv.Param, inv.Err)}
+		}
 		return usageError{inv}
 	}
 	if err != nil {

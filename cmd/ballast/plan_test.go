@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -99,6 +100,14 @@ func TestPlanUsageErrors(t *testing.T) {
 		{[]string{"--model", modelPath, "--goal", "cluster_maintaining"}, `--param: parameter "maintenance_node" is required`},
 		{[]string{"--model", modelPath, "--goal", "cluster_maintaining", "--param", "maintenance_node=compute-00000", "--param", "disable_live_migration=maybe"},
 			`--param: parameter "disable_live_migration": "maybe" is not a boolean`},
+		{[]string{"--model", modelPath, "--goal", "cluster_maintaining", "--param", "maintenance_node=ghost"},
+			`--param maintenance_node: "ghost" is not a host in scope`},
+		{[]string{"--model", modelPath, "--goal", "cluster_maintaining", "--param", "maintenance_node=compute-00000", "--param", "backup_node=ghost"},
+			`--param backup_node: "ghost" is not a host in scope`},
+		{[]string{"--model", modelPath, "--goal", "cluster_maintaining", "--param", "maintenance_node=compute-00000", "--param", "backup_node=compute-00000"},
+			`--param backup_node: must differ from maintenance_node "compute-00000"`},
+		{[]string{"--model", modelPath, "--goal", "cluster_maintaining", "--param", "maintenance_node=compute-00000", "--param", "scoring_engine=nope"},
+			`--param scoring_engine: "nope" is not a registered scoring engine`},
 		{[]string{"--model", modelPath, "--goal", "nogoal"}, `goal "nogoal" is not one of`},
 		{[]string{"--model", modelPath, "--goal", "dummy", "--strategy", "host_maintenance"}, `strategy "host_maintenance" serves goal "cluster_maintaining"`},
 		{[]string{"--goal", "help", "--strategy", "nope"}, `--strategy: "nope" is not one of`},
@@ -163,6 +172,16 @@ func TestPlanRequiredParameter(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &p))
 	require.Equal(t, "host_maintenance", p.Strategy)
 	require.NotEmpty(t, p.Actions, "the instances on %s move", host)
+	// A host the model does not have is bad input: a usage error (exit 2),
+	// not a failure logged at ERROR.
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(binary, "plan", "--model", modelPath, "--goal", "cluster_maintaining", "--param", "maintenance_node=ghost")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var ee *exec.ExitError
+	require.ErrorAs(t, cmd.Run(), &ee)
+	require.Equal(t, 2, ee.ExitCode(), "%s", stderr.String())
+	require.Equal(t, "ballast plan: --param maintenance_node: \"ghost\" is not a host in scope\n", stderr.String())
+	require.Empty(t, stdout.String())
 }
 
 func TestPlanGoalHelp(t *testing.T) {

@@ -163,7 +163,10 @@ type server struct {
 	handler  atomic.Pointer[http.Handler]
 	// promConfig is the Prometheus-shaped part in force (replaced on reload).
 	promConfig atomic.Pointer[promconfig.Config]
-	reloads    *prometheus.GaugeVec
+	// reloadOK and reloadTime are the outcome of the last configuration
+	// reload, named as Prometheus names its own.
+	reloadOK   prometheus.Gauge
+	reloadTime prometheus.Gauge
 	listenErr  chan error
 }
 
@@ -261,13 +264,17 @@ const httpShutdownTimeout = 30 * time.Second
 func (s *server) start(ctx context.Context) error {
 	cfg := s.cfg
 	s.promConfig.Store(cfg.prom)
-	s.reloads = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "ballast_config_last_reload",
-		Help: "Outcome of the last configuration reload: successful (1 or 0) and success_timestamp_seconds.",
-	}, []string{"field"})
-	s.reloads.WithLabelValues("successful").Set(1)
-	s.reloads.WithLabelValues("success_timestamp_seconds").SetToCurrentTime()
-	s.reg.MustRegister(s.reloads)
+	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ballast_config_last_reload_successful",
+		Help: "Whether the last configuration reload attempt was successful.",
+	})
+	s.reloadTime = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ballast_config_last_reload_success_timestamp_seconds",
+		Help: "Timestamp of the last successful configuration reload.",
+	})
+	s.reloadOK.Set(1)
+	s.reloadTime.SetToCurrentTime()
+	s.reg.MustRegister(s.reloadOK, s.reloadTime)
 	var err error
 	if s.storage, err = tsdb.Open(cfg.storageConfig(), s.reg, s.base); err != nil {
 		return err
@@ -515,11 +522,11 @@ func (s *server) reloadOnHUP(ctx context.Context, f *serverFlags) {
 		err := s.reload(f)
 		if err != nil {
 			s.logger.Error("Configuration reload failed; keeping the running configuration", "err", err)
-			s.reloads.WithLabelValues("successful").Set(0)
+			s.reloadOK.Set(0)
 			continue
 		}
-		s.reloads.WithLabelValues("successful").Set(1)
-		s.reloads.WithLabelValues("success_timestamp_seconds").SetToCurrentTime()
+		s.reloadOK.Set(1)
+		s.reloadTime.SetToCurrentTime()
 		s.logger.Info("Configuration reloaded")
 	}
 }

@@ -304,10 +304,27 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, args, want string
 	}{
-		{name: "unknown key", yaml: "storage:\n  tsdb:\n    pathh: x\n", want: "field pathh not found"},
-		{name: "bad retention", yaml: "storage:\n  tsdb:\n    retention_time: 10x\n", want: "retention_time"},
+		{name: "unknown key", yaml: "storage:\n  tsdb:\n    pathh: x\n", want: `line 3: unknown key "pathh" in storage.tsdb`},
+		{name: "unknown key in flow style", yaml: "storage: {tsdb: {pth: x}}\n", want: `line 1: unknown key "pth" in storage.tsdb`},
+		{name: "unknown top-level key", yaml: "# typo\nstorge:\n  tsdb:\n    path: x\n", want: `line 2: unknown top-level key "storge"`},
+		{name: "unknown keys", yaml: "web: {foo: 1}\ndecision:\n  bar: 2\n", want: "2 errors:\n  line 1: unknown key \"foo\" in web\n  line 3: unknown key \"bar\" in decision"},
+		{name: "bad retention", yaml: "storage:\n  tsdb:\n    retention_time: 10x\n", want: `line 3: storage.tsdb.retention_time: "10x" is not a duration`},
+		{name: "bad number", yaml: "query:\n  max_samples: lots\n", want: `line 2: query.max_samples: "lots" is not a whole number`},
+		{name: "bad list", yaml: "exporter:\n  collectors: node\n", want: `line 2: exporter.collectors: "node" is not a list`},
+		{name: "bad engine duration", yaml: "decision:\n  default_time_limit: 30\n", want: `line 2: decision.default_time_limit: "30" is not a duration`},
 		{name: "bad wal compression", yaml: "storage:\n  tsdb:\n    wal_compression: lz4\n", want: "storage.tsdb.wal_compression"},
-		{name: "bad scrape config", yaml: "scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n", want: "scrape_intervall"},
+		{name: "bad scrape config", yaml: "scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s\n", want: `line 3: unknown key "scrape_intervall" in scrape_configs[0]`},
+		{name: "bad scrape config in flow style", yaml: "storage: {tsdb: {path: d}}\nscrape_configs: [{job_name: a}, {job_name: b, metrics_pth: /m}]\n",
+			want: `line 2: unknown key "metrics_pth" in scrape_configs[1]`},
+		{name: "bad scrape config deep", yaml: "scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: ['x:1']\n        labelz: {}\n",
+			want: `line 5: unknown key "labelz" in scrape_configs[0].static_configs[0]`},
+		{name: "bad scrape interval", yaml: "scrape_configs:\n  - job_name: a\n    scrape_interval: 5q\n", want: `line 3: scrape_configs[0].scrape_interval: "5q" is not a duration`},
+		{name: "bad scrape timeout", yaml: "scrape_configs: [{job_name: a}, {job_name: b, scrape_timeout: abc}]\n", want: `line 1: scrape_configs[1].scrape_timeout: "abc" is not a duration`},
+		{name: "bad global interval", yaml: "global:\n  scrape_interval: 10x\n", want: `line 2: global.scrape_interval: "10x" is not a duration`},
+		{name: "bad refresh interval", yaml: "scrape_configs:\n  - job_name: a\n    file_sd_configs:\n      - files: [x.yml]\n        refresh_interval: 5k\n",
+			want: `line 5: scrape_configs[0].file_sd_configs[0].refresh_interval: "5k" is not a duration`},
+		{name: "bad remote write deadline", yaml: "remote_write:\n  - url: http://x/\n    queue_config:\n      batch_send_deadline: 1t\n",
+			want: `line 4: remote_write[0].queue_config.batch_send_deadline: "1t" is not a duration`},
 		{name: "duplicate job", yaml: "scrape_configs:\n  - job_name: a\n  - job_name: a\n", want: `found multiple scrape configs with job name "a"`},
 		{name: "bad remote url", yaml: "query:\n  remote_url: not a url\n", want: "query.remote_url"},
 		{name: "missing file", args: "--config.file=/nonexistent.yml", want: "config.file"},
@@ -315,8 +332,9 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"server", "--web.listen-address", freePort(t), "--storage.tsdb.path", filepath.Join(dir, tc.name)}
+			var f string
 			if tc.yaml != "" {
-				f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yml")
+				f = filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yml")
 				require.NoError(t, os.WriteFile(f, []byte(tc.yaml), 0o644))
 				args = append(args, "--config.file", f)
 			}
@@ -328,15 +346,38 @@ func TestConfigErrors(t *testing.T) {
 			require.ErrorAs(t, err, &ee, "%s", out)
 			require.Equal(t, 2, ee.ExitCode(), "%s", out)
 			require.Contains(t, string(out), tc.want)
+			// Errors in decoding the file name it and the line (checks
+			// after flags are applied name the key only: its value may
+			// come from a flag).
+			if strings.Contains(tc.want, "line ") {
+				require.Contains(t, string(out), "ballast server: config.file "+f+": ", "the file is named")
+			}
+			// Go types mean nothing to an operator.
+			require.NotRegexp(t, `in type|struct \{|main\.|config\.ScrapeConfig|time\.Duration`, string(out))
 		})
 	}
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"server", "--help"}, {"help", "server"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"server", "--help"}, {"help", "server"}, {"help"}} {
 		out, err := exec.Command(binary, args...).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		require.Contains(t, string(out), "server")
+	}
+	// Without a command: the help on stderr, exit 2.
+	for _, args := range [][]string{nil, {"--log.level", "debug"}} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(binary, args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%v: %s", args, stderr.String())
+		require.Equal(t, 2, ee.ExitCode(), "%v", args)
+		require.Empty(t, stdout.String(), "%v", args)
+		require.True(t, strings.HasPrefix(stderr.String(), "ballast: no command given\n"), "%v: %s", args, stderr.String())
+		for _, want := range []string{"usage: ballast", "server", "exporter", "plan"} {
+			require.Contains(t, stderr.String(), want, "%v", args)
+		}
 	}
 	out, err := exec.Command(binary, "server", "--help").CombinedOutput()
 	require.NoError(t, err)
@@ -356,14 +397,25 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	write := func(s string) { require.NoError(t, os.WriteFile(cfg, []byte(s), 0o644)) }
 	write("scrape_configs: []\n")
 	p := startServer(t, filepath.Join(dir, "data"), "--config.file", cfg)
+	const (
+		successful = "ballast_config_last_reload_successful"
+		successAt  = "ballast_config_last_reload_success_timestamp_seconds"
+	)
+	require.Equal(t, 1.0, p.metricValue(t, successful), "the configuration loaded at start counts")
+	started := p.metricValue(t, successAt)
+	require.InDelta(t, float64(time.Now().Unix()), started, 120)
 	target := strings.TrimPrefix(p.url, "http://")
 	write(fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: self\n    static_configs: [{targets: ['%s']}]\n", target))
+	time.Sleep(10 * time.Millisecond) // the timestamp moves on
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
 	c := p.api(t)
 	require.Eventually(t, func() bool {
 		v, _, _, err := c.Query(context.Background(), `up{job="self"}`, time.Now())
 		return err == nil && len(v.(model.Vector)) == 1
 	}, 30*time.Second, 200*time.Millisecond, "the reloaded job is scraped")
+	require.Equal(t, 1.0, p.metricValue(t, successful))
+	reloaded := p.metricValue(t, successAt)
+	require.Greater(t, reloaded, started)
 
 	write("scrape_configs: [{job_name: self}, {job_name: self}]\n")
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
@@ -374,18 +426,32 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, cf.YAML, "job_name: self", "the running configuration is kept")
 	require.Contains(t, cf.YAML, target)
+	require.Equal(t, 0.0, p.metricValue(t, successful), "the failed reload is reported")
+	require.Equal(t, reloaded, p.metricValue(t, successAt), "the last success is kept")
+	// One gauge per value, as Prometheus's own: no field label.
+	body := p.get(t, "/metrics")
+	require.NotContains(t, body, "ballast_config_last_reload{")
+	require.Contains(t, body, "# TYPE "+successful+" gauge\n")
+	require.Contains(t, body, "# TYPE "+successAt+" gauge\n")
+}
+
+// get returns the body of a GET of path.
+func (p *proc) get(t testing.TB, path string) string {
+	t.Helper()
+	resp, err := http.Get(p.url + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
+	return string(body)
 }
 
 // metricValue reads one sample of the server's own /metrics, e.g.
 // `ballast_ingest_samples_received_total{source="scrape"}`; 0 when absent.
 func (p *proc) metricValue(t testing.TB, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(p.url + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(p.get(t, "/metrics"), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			require.NoError(t, err, line)

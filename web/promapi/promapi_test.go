@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,12 @@ func newAPI(t testing.TB) (*httptest.Server, *API, *tsdb.Storage) {
 	t.Cleanup(func() { _ = st.Close() })
 	app := st.Appender(context.Background())
 	now := time.Now()
-	for i := 0; i < 20; i++ {
-		_, err := app.Append(0, labels.FromStrings("__name__", "node_cpu_seconds_total", "mode", "idle", "fqdn", "h1"), now.Add(time.Duration(i-20)*15*time.Second).UnixMilli(), float64(i*15))
+	// Every 15 s from 5 min before now to 2 min after, idle growing 1 s per s
+	// from 10 000 s: a rate over the last 5 min is 1/s whenever the query
+	// runs within the next minute (samples near both ends of its window, and
+	// no extrapolation clamp at zero).
+	for i := 0; i <= 28; i++ {
+		_, err := app.Append(0, labels.FromStrings("__name__", "node_cpu_seconds_total", "mode", "idle", "fqdn", "h1"), now.Add(time.Duration(i-20)*15*time.Second).UnixMilli(), 10000+float64(i*15))
 		require.NoError(t, err)
 	}
 	require.NoError(t, app.Commit())
@@ -104,8 +109,12 @@ func TestWatcherQueries(t *testing.T) {
 	require.Equal(t, "vector", data.ResultType)
 	require.Len(t, data.Result, 1)
 	require.Equal(t, "h1", data.Result[0].Metric["fqdn"])
-	// idle grows 1 s per s: usage 0 %.
-	require.Equal(t, "0", data.Result[0].Value[1])
+	// idle grows 1 s per s: usage 0 % (up to the rounding of rate's
+	// extrapolation, which depends on how long after the samples the query
+	// runs).
+	usage, err := strconv.ParseFloat(data.Result[0].Value[1].(string), 64)
+	require.NoError(t, err)
+	require.InDelta(t, 0, usage, 1e-9)
 
 	for _, p := range []string{"/api/v1/targets?state=active", "/api/v1/status/runtimeinfo", "/api/v1/label/__name__/values", "/api/v1/status/buildinfo", "/api/v1/metadata", "/api/v1/rules", "/api/v1/alerts"} {
 		code, e := get(t, srv.URL+p)

@@ -375,7 +375,7 @@ func TestRestart(t *testing.T) {
 	e.waitPlan(plan, audit.StateSucceeded)
 	cont := e.ok("POST", "/v1/audits", map[string]any{"audit_type": "CONTINUOUS", "goal": "dummy", "interval": "3600", "force": true})["uuid"].(string)
 	e.waitAudit(cont, audit.StateOngoing)
-	eventually(t, "first continuous plan", 10*time.Second, func() bool { return len(e.plansOf(cont)) == 1 })
+	eventually(t, "first continuous plan", time.Minute, func() bool { return len(e.plansOf(cont)) == 1 })
 	before := e.dump()
 	beforeAudit := e.ok("GET", "/v1/audits/"+cont, nil)
 	e.stop()
