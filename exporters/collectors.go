@@ -38,7 +38,16 @@ var registered = []registration{
 				if err != nil {
 					return nil, err
 				}
-				deps.Domains = func() ([]*domxml.Domain, error) { return client.Domains() }
+				deps.Domains = func() ([]*domxml.Domain, error) {
+					doms, err := client.Domains()
+					if errors.Is(err, virt.ErrUnreachable) {
+						// No libvirtd, no VM limits: the host's disks are
+						// still this collector's, and the instance
+						// collector reports libvirt's state.
+						return nil, nil
+					}
+					return doms, err
+				}
 			}
 			return diskio.New(diskio.Config{ProcPath: w.cfg.ProcPath, SysPath: w.cfg.SysPath, DeviceExclude: w.cfg.DiskDeviceExclude}, deps, l)
 		}},

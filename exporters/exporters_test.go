@@ -70,3 +70,34 @@ func TestCollectorsListed(t *testing.T) {
 	}
 	require.Equal(t, []string{"ceph", "diskio", "instance", "inventory", "node"}, got)
 }
+
+func TestDiskioWithoutLibvirtd(t *testing.T) {
+	// libvirtd is down: the instance and inventory collectors fail and say
+	// so; diskio still owns the host's disks and succeeds, without VM
+	// limits.
+	logger, logs := scrapetest.Logger()
+	sock := t.TempDir() + "/no-libvirtd.sock"
+	h, closer, err := NewHandler(Config{
+		ProcPath: "diskio/testdata/proc", SysPath: "diskio/testdata/sys",
+		Libvirt: virt.Config{URI: "qemu+unix:///system?socket=" + sock},
+		Enabled: map[string]bool{"node": false},
+	}, logger)
+	require.NoError(t, err)
+	defer closer.Close()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, want := range []string{
+		`ballast_exporter_scrape_collector_success{collector="diskio"} 1`,
+		`ballast_exporter_scrape_collector_success{collector="instance"} 0`,
+		`ballast_exporter_scrape_collector_success{collector="inventory"} 0`,
+		`libvirt_up 0`,
+		`node_disk_read_bytes_total{device=`,
+	} {
+		require.Contains(t, string(body), want)
+	}
+	require.NotContains(t, logs.String(), "disk limits")
+}

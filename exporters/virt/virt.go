@@ -86,6 +86,10 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 		dial: libvirt.NewConnect, now: time.Now, xmls: map[string]xmlEntry{}}, nil
 }
 
+// ErrUnreachable wraps the error of a connection attempt that failed:
+// libvirtd is not running or not reachable at the URI.
+var ErrUnreachable = errors.New("libvirt unreachable")
+
 // URI returns the connection URI.
 func (c *Client) URI() string { return c.uri }
 
@@ -102,7 +106,7 @@ func (c *Client) Conn() (*libvirt.Connect, error) {
 	}
 	conn, err := c.dial(c.uri)
 	if err != nil {
-		return nil, fmt.Errorf("connect to libvirt %s: %w", c.uri, err)
+		return nil, fmt.Errorf("connect to libvirt %s: %w: %w", c.uri, ErrUnreachable, err)
 	}
 	c.logger.Info("Connected to libvirt", "uri", c.uri)
 	c.conn = conn
