@@ -17,24 +17,13 @@ import (
 func TestHandlerServesEveryEnabledCollector(t *testing.T) {
 	uri, err := virttest.Host{CPUs: 8, MemoryKiB: 16 << 20, Domains: 3}.Write(t.TempDir())
 	require.NoError(t, err)
-	logger, _ := scrapetest.Logger()
-	h, closer, err := NewHandler(Config{
+	// node reads meminfo and stat from the fixture; diskio needs diskstats,
+	// which the node fixture lacks: it fails alone and the scrape answers.
+	body, _ := scrapeOnce(t, Config{
 		ProcPath: "node/testdata/proc", SysPath: "diskio/testdata/sys",
 		Libvirt: virt.Config{URI: uri},
 		Host:    virt.HostPolicy{Allocation: inventory.AllocationRatios{CPU: 4, Memory: 1, Disk: 1}},
-	}, logger)
-	require.NoError(t, err)
-	defer closer.Close()
-
-	// node reads meminfo and stat from the fixture; diskio needs diskstats,
-	// which the node fixture lacks: it fails alone and the scrape answers.
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	})
 	for _, want := range []string{
 		`ballast_exporter_scrape_collector_success{collector="node"} 1`,
 		`ballast_exporter_scrape_collector_success{collector="instance"} 1`,
@@ -44,9 +33,9 @@ func TestHandlerServesEveryEnabledCollector(t *testing.T) {
 		`ballast_inventory_host_cpus 8`,
 		`ballast_inventory_host_allocation_ratio{resource="cpu"} 4`,
 	} {
-		require.Contains(t, string(body), want)
+		require.Contains(t, body, want)
 	}
-	require.NotContains(t, string(body), "ceph_", "ceph is off by default")
+	require.NotContains(t, body, "ceph_", "ceph is off by default")
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -75,21 +64,12 @@ func TestDiskioWithoutLibvirtd(t *testing.T) {
 	// libvirtd is down: the instance and inventory collectors fail and say
 	// so; diskio still owns the host's disks and succeeds, without VM
 	// limits.
-	logger, logs := scrapetest.Logger()
 	sock := t.TempDir() + "/no-libvirtd.sock"
-	h, closer, err := NewHandler(Config{
+	body, logs := scrapeOnce(t, Config{
 		ProcPath: "diskio/testdata/proc", SysPath: "diskio/testdata/sys",
 		Libvirt: virt.Config{URI: "qemu+unix:///system?socket=" + sock},
 		Enabled: map[string]bool{"node": false},
-	}, logger)
-	require.NoError(t, err)
-	defer closer.Close()
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	resp, err := http.Get(srv.URL)
-	require.NoError(t, err)
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	})
 	for _, want := range []string{
 		`ballast_exporter_scrape_collector_success{collector="diskio"} 1`,
 		`ballast_exporter_scrape_collector_success{collector="instance"} 0`,
@@ -97,7 +77,26 @@ func TestDiskioWithoutLibvirtd(t *testing.T) {
 		`libvirt_up 0`,
 		`node_disk_read_bytes_total{device=`,
 	} {
-		require.Contains(t, string(body), want)
+		require.Contains(t, body, want)
 	}
-	require.NotContains(t, logs.String(), "disk limits")
+	require.NotContains(t, logs, "disk limits")
+}
+
+// scrapeOnce serves the agent's handler for cfg and scrapes it once,
+// returning the body and what was logged.
+func scrapeOnce(t *testing.T, cfg Config) (body, logs string) {
+	t.Helper()
+	logger, buf := scrapetest.Logger()
+	h, closer, err := NewHandler(cfg, logger)
+	require.NoError(t, err)
+	defer closer.Close()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	return string(b), buf.String()
 }
