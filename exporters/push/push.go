@@ -101,7 +101,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Pusher, error) {
 		samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "ballast_exporter_push_samples_total",
 			Help: "Samples the publisher accepted."}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ballast_exporter_push_last_success_timestamp_seconds",
-			Help: "When the publisher last accepted a batch."}),
+			Help: "When the publisher last accepted a batch: the on-disk queue with remote_write (delivery: prometheus_remote_storage_queue_highest_sent_timestamp_seconds), the brokers with Kafka."}),
 		inventorySent: prometheus.NewCounter(prometheus.CounterOpts{Name: "ballast_exporter_push_inventory_events_total",
 			Help: "Inventory events published."}),
 	}
