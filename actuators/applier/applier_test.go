@@ -432,11 +432,7 @@ func TestResumeReconciles(t *testing.T) {
 		applier.Deps{Store: store, Loader: store, Actuators: registry(t, s, rec), Registerer: reg}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(ap.Stop)
-	exs, err := ap.Resume(context.Background())
-	require.NoError(t, err)
-	require.Len(t, exs, 1)
-	res, err := exs[0].Wait(context.Background())
-	require.NoError(t, err)
+	res := resumeOne(t, ap)
 	require.Equal(t, actuators.StateFailed, res.State)
 	for i, want := range []string{actuators.StateSucceeded, actuators.StateFailed, actuators.StateSucceeded,
 		actuators.StateCancelled, actuators.StateSucceeded, actuators.StateSucceeded} {
@@ -768,11 +764,7 @@ ballast_applier_plans_total{result="interrupted"} 1
 
 	block.Store(false)
 	ap2 := newApplier(t, applier.Config{}, store, registry(t, s, rec))
-	exs, err := ap2.Resume(context.Background())
-	require.NoError(t, err)
-	require.Len(t, exs, 1)
-	res, err = exs[0].Wait(context.Background())
-	require.NoError(t, err)
+	res = resumeOne(t, ap2)
 	require.Equal(t, actuators.StateSucceeded, res.State, res.Message)
 	require.Equal(t, map[string]string{p.Actions[0].ID: actuators.StateSucceeded, p.Actions[1].ID: actuators.StateSucceeded},
 		states(t, store, "requeue"))
@@ -790,15 +782,22 @@ func TestResumeAfterFailureLaunchesNothing(t *testing.T) {
 	store := memstate.New()
 	require.NoError(t, store.Add(p))
 	ap := newApplier(t, applier.Config{}, store, registry(t, s, rec))
-	exs, err := ap.Resume(context.Background())
-	require.NoError(t, err)
-	require.Len(t, exs, 1)
-	res, err := exs[0].Wait(context.Background())
-	require.NoError(t, err)
+	res := resumeOne(t, ap)
 	require.Equal(t, actuators.StateFailed, res.State)
 	require.Equal(t, "One or more actions failed.", res.Message)
 	st, msg := store.ActionState(p.Actions[1].ID)
 	require.Equal(t, actuators.StateCancelled, st)
 	require.Equal(t, "Not run: the action plan stopped at a failure.", msg)
 	require.Zero(t, rec.count(p.Actions[1].ID))
+}
+
+// resumeOne resumes the one unfinished plan of ap's store and waits for it.
+func resumeOne(t *testing.T, ap *applier.Applier) applier.Result {
+	t.Helper()
+	exs, err := ap.Resume(context.Background())
+	require.NoError(t, err)
+	require.Len(t, exs, 1)
+	res, err := exs[0].Wait(context.Background())
+	require.NoError(t, err)
+	return res
 }

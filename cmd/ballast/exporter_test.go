@@ -66,7 +66,8 @@ func TestExporterServesAndPushes(t *testing.T) {
 	require.True(t, recv.Total() > 0)
 }
 
-func get(t *testing.T, url string) string {
+// get returns the body of a GET of url, which must answer 200.
+func get(t testing.TB, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
 	require.NoError(t, err)

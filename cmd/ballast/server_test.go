@@ -438,13 +438,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 // get returns the body of a GET of path.
 func (p *proc) get(t testing.TB, path string) string {
 	t.Helper()
-	resp, err := http.Get(p.url + path)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
-	return string(body)
+	return get(t, p.url+path)
 }
 
 // metricValue reads one sample of the server's own /metrics, e.g.

@@ -28,14 +28,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	s, _ := newSim(t, cfg, nil)
 	c := s.Snapshot()
 	in := c.Instances[0]
-	dest := ""
-	for _, h := range c.Hosts {
-		if h.Name != in.Host && s.canReceiveName(in.UUID, h.Name) {
-			dest = h.Name
-			break
-		}
-	}
-	require.NotEmpty(t, dest)
+	dest := s.destinationFor(t, in)
 	require.NoError(t, s.Migrate(context.Background(), in.UUID, dest))
 	require.NoError(t, s.SetHostState(c.Hosts[1].Name, model.HostMaintenance, "disk swap"))
 	empty := ""
@@ -109,10 +102,18 @@ func TestStateFileErrors(t *testing.T) {
 	}
 }
 
-func (s *Sim) canReceiveName(uuid, host string) bool {
+// destinationFor returns a host that can take in now.
+func (s *Sim) destinationFor(t *testing.T, in model.Instance) string {
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.canReceive(s.instIdx[uuid], s.hostIdx[host]) == nil
+	for h := range s.cluster.Hosts {
+		if s.canReceive(s.instIdx[in.UUID], h) == nil {
+			return s.cluster.Hosts[h].Name
+		}
+	}
+	t.Fatalf("no host can take %s", in.UUID)
+	return ""
 }
 
 func slicesContainsHost(c *model.Cluster, host string) bool {
@@ -143,14 +144,7 @@ func TestMigratedSeriesGoStale(t *testing.T) {
 	s, clk := newSim(t, Config{Hosts: 4, Instances: 8, Seed: 2}, nil)
 	c := s.Snapshot()
 	in := c.Instances[0]
-	dest := ""
-	for _, h := range c.Hosts {
-		if h.Name != in.Host && s.canReceiveName(in.UUID, h.Name) {
-			dest = h.Name
-			break
-		}
-	}
-	require.NotEmpty(t, dest)
+	dest := s.destinationFor(t, in)
 	stale := func() (n int, hosts map[string]bool) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
