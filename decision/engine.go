@@ -218,7 +218,7 @@ func (e *InvalidRequestError) Unwrap() error { return e.Err }
 func invalid(err error) error { return &InvalidRequestError{Err: err} }
 
 // parameterError is a strategy's error about one of its parameters, such
-// as *maintenance.ParamError: the request's fault, not the strategy's.
+// as *strategy.ParamError: the request's fault, not the strategy's.
 type parameterError interface {
 	error
 	Parameter() string

@@ -355,6 +355,11 @@ func TestInvalidRequests(t *testing.T) {
 	var inv *decision.InvalidRequestError
 	require.True(t, errors.As(err, &inv), "%v is not an InvalidRequestError", err)
 	require.Equal(t, "maintenance_node", inv.Param)
+	_, err = e.Plan(context.Background(), decision.Request{Goal: goal.NoisyNeighbor, Model: c,
+		Params: map[string]any{"scoring_engine": "nope"}})
+	require.ErrorContains(t, err, `"nope" is not a registered scoring engine`)
+	require.True(t, errors.As(err, &inv), "%v is not an InvalidRequestError", err)
+	require.Equal(t, "scoring_engine", inv.Param)
 }
 
 func TestScope(t *testing.T) {

@@ -144,3 +144,20 @@ func (m MetricParams) Validate() error {
 	}
 	return nil
 }
+
+// ParamError is a parameter a strategy cannot plan with: a host it names is
+// not in the cluster (as scoped), a scoring engine is not registered, two
+// parameters contradict each other. It is the request's fault, not the
+// strategy's: decision.Engine.Plan reports it as an *InvalidRequestError
+// naming the parameter (a 400 for the API, a usage error for `ballast plan`).
+type ParamError struct {
+	// Param is the parameter's name, e.g. maintenance_node.
+	Param string
+	Err   error
+}
+
+func (e *ParamError) Error() string { return fmt.Sprintf("parameter %q: %v", e.Param, e.Err) }
+func (e *ParamError) Unwrap() error { return e.Err }
+
+// Parameter names the parameter at fault.
+func (e *ParamError) Parameter() string { return e.Param }

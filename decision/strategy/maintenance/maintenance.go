@@ -43,29 +43,12 @@ func Schema() params.Schema {
 	}, Required: []string{"maintenance_node"}}
 }
 
-// ParamError is a parameter the strategy cannot plan with: a host it names
-// is not in the cluster (as scoped), a scoring engine is not registered,
-// the backup node is the maintenance node. It is the request's fault, not
-// the strategy's: decision.Engine.Plan reports it as an
-// *InvalidRequestError naming the parameter (a 400 for the API, a usage
-// error for `ballast plan`).
-type ParamError struct {
-	// Param is the parameter's name, e.g. maintenance_node.
-	Param string
-	Err   error
-}
-
-func (e *ParamError) Error() string { return fmt.Sprintf("parameter %q: %v", e.Param, e.Err) }
-func (e *ParamError) Unwrap() error { return e.Err }
-
-// Parameter names the parameter at fault.
-func (e *ParamError) Parameter() string { return e.Param }
 
 // unknownHost is the error for a parameter naming a host that is not in
 // the cluster the strategy plans on: the model, less the hosts out of the
 // audit scope.
 func unknownHost(param, host string) error {
-	return &ParamError{Param: param, Err: fmt.Errorf("%q is not a host in scope", host)}
+	return &strategy.ParamError{Param: param, Err: fmt.Errorf("%q is not a host in scope", host)}
 }
 
 // Maintenance is the strategy.
@@ -82,7 +65,7 @@ func New(p Params, logger *slog.Logger) (*Maintenance, error) {
 		return nil, fmt.Errorf("parameter \"maintenance_node\" is required")
 	}
 	if p.BackupNode == p.MaintenanceNode {
-		return nil, &ParamError{Param: "backup_node", Err: fmt.Errorf("must differ from maintenance_node %q", p.MaintenanceNode)}
+		return nil, &strategy.ParamError{Param: "backup_node", Err: fmt.Errorf("must differ from maintenance_node %q", p.MaintenanceNode)}
 	}
 	if p.DisableLiveMigration && p.DisableColdMigration {
 		return nil, fmt.Errorf("parameters \"disable_live_migration\" and \"disable_cold_migration\": at least one kind of migration must be allowed")
@@ -109,7 +92,7 @@ func (m *Maintenance) Execute(ctx context.Context, in *strategy.Input) (*strateg
 	}
 	eng, ok := in.Scorers.Get(m.p.ScoringEngine)
 	if !ok {
-		return nil, &ParamError{Param: "scoring_engine", Err: fmt.Errorf("%q is not a registered scoring engine", m.p.ScoringEngine)}
+		return nil, &strategy.ParamError{Param: "scoring_engine", Err: fmt.Errorf("%q is not a registered scoring engine", m.p.ScoringEngine)}
 	}
 	// Instances whose allowed kind of migration is disabled stay.
 	movable := func(i int) bool {

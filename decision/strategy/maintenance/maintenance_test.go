@@ -10,6 +10,7 @@ import (
 	"github.com/ballast-cloud/ballast/decision"
 	"github.com/ballast-cloud/ballast/decision/goal"
 	"github.com/ballast-cloud/ballast/decision/model/synth"
+	"github.com/ballast-cloud/ballast/decision/strategy"
 	"github.com/ballast-cloud/ballast/decision/strategy/maintenance"
 )
 
@@ -53,7 +54,7 @@ func TestParameterErrors(t *testing.T) {
 
 func TestNewRefusesBackupEqualToNode(t *testing.T) {
 	_, err := maintenance.New(maintenance.Params{MaintenanceNode: "a", BackupNode: "a"}, nil)
-	var pe *maintenance.ParamError
+	var pe *strategy.ParamError
 	require.True(t, errors.As(err, &pe), "%v is not a ParamError", err)
 	require.Equal(t, "backup_node", pe.Parameter())
 	require.EqualError(t, err, `parameter "backup_node": must differ from maintenance_node "a"`)

@@ -87,7 +87,7 @@ func New(p Params, logger *slog.Logger) (*NoisyNeighbor, error) {
 func (n *NoisyNeighbor) Execute(ctx context.Context, in *strategy.Input) (*strategy.Solution, error) {
 	eng, ok := in.Scorers.Get(n.p.ScoringEngine)
 	if !ok {
-		return nil, fmt.Errorf("parameter \"scoring_engine\": %q is not a registered scoring engine", n.p.ScoringEngine)
+		return nil, &strategy.ParamError{Param: "scoring_engine", Err: fmt.Errorf("%q is not a registered scoring engine", n.p.ScoringEngine)}
 	}
 	hasIO := false
 	for i := range in.Cluster.Hosts {
