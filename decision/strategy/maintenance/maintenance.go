@@ -43,7 +43,6 @@ func Schema() params.Schema {
 	}, Required: []string{"maintenance_node"}}
 }
 
-
 // unknownHost is the error for a parameter naming a host that is not in
 // the cluster the strategy plans on: the model, less the hosts out of the
 // audit scope.
