@@ -487,23 +487,15 @@ func (s *server) stop() {
 }
 
 // durationFlag parses a Prometheus duration flag, naming the flag on error.
-func durationFlag(name string, d *duration) kingpin.Value { return &durationValue{name: name, d: d} }
-
-type durationValue struct {
-	name string
-	d    *duration
+func durationFlag(name string, d *duration) kingpin.Value {
+	return &flagValue[duration]{name: name, v: d, parse: func(s string) (duration, error) {
+		p, err := model.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration such as 15d, 12h or 30s", s)
+		}
+		return duration(p), nil
+	}}
 }
-
-func (v *durationValue) Set(s string) error {
-	p, err := model.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("--%s: %q is not a duration such as 15d, 12h or 30s", v.name, s)
-	}
-	*v.d = duration(p)
-	return nil
-}
-
-func (v *durationValue) String() string { return v.d.String() }
 
 // reloadOnHUP re-reads the configuration on SIGHUP and applies what can
 // change live: scrape_configs, global and remote_write. Other sections need a
