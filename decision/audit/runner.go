@@ -120,6 +120,9 @@ const (
 	resultFailed    = "failed"
 	resultCancelled = "cancelled"
 	resultSkipped   = "skipped"
+	// resultInterrupted: a shutdown stopped the run; the audit stays
+	// ONGOING and runs again at the next start.
+	resultInterrupted = "interrupted"
 )
 
 // New validates cfg and deps.
@@ -137,7 +140,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Runner, error) {
 	r := &Runner{cfg: cfg, deps: deps, logger: logger.With("component", "decision/audit"),
 		queue: make(chan string, cfg.QueueSize), sem: make(chan struct{}, cfg.Workers), running: map[string]bool{},
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ballast_audit_runs_total", Help: "Audit runs by audit type and result (planned, failed, cancelled, skipped).",
+			Name: "ballast_audit_runs_total", Help: "Audit runs by audit type and result (planned, failed, cancelled, skipped, interrupted).",
 		}, []string{"type", "result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ballast_audit_run_duration_seconds", Help: "Time from an audit run's start to its plan being stored.",
@@ -322,8 +325,12 @@ func (r *Runner) runContinuous(ctx context.Context, id string, sched Schedule) {
 	case a.StartTime != nil && now.Before(*a.StartTime), a.NextRunTime != nil && now.Before(*a.NextRunTime):
 		return
 	}
-	_ = r.Execute(ctx, id)
-	if err := r.deps.Store.SetNextRunTime(ctx, id, sched.Next(r.cfg.Now())); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := r.Execute(ctx, id); errors.Is(err, ErrInterrupted) {
+		return // still due: the next start runs it
+	}
+	// The run is over (planned or failed): its schedule is recorded even if
+	// a shutdown began meanwhile, or the next start would run it again.
+	if err := r.deps.Store.SetNextRunTime(context.WithoutCancel(ctx), id, sched.Next(r.cfg.Now())); err != nil && !errors.Is(err, ErrNotFound) {
 		r.logger.Error("Cannot schedule audit", "audit", id, "err", err)
 	}
 }
@@ -424,6 +431,9 @@ func (r *Runner) Execute(ctx context.Context, auditUUID string) error {
 		return fmt.Errorf("audit %s: %w", a.UUID, err)
 	}
 	plan, err := r.plan(ctx, a)
+	if err != nil && ctx.Err() != nil {
+		return r.interrupted(logger, a, err)
+	}
 	if err != nil {
 		logger.Warn("Audit failed", "err", err)
 		r.runs.WithLabelValues(string(a.Type), resultFailed).Inc()
@@ -451,6 +461,9 @@ func (r *Runner) Execute(ctx context.Context, auditUUID string) error {
 			r.runs.WithLabelValues(string(a.Type), resultCancelled).Inc()
 			return nil
 		}
+		if ctx.Err() != nil {
+			return r.interrupted(logger, a, err)
+		}
 		r.runs.WithLabelValues(string(a.Type), resultFailed).Inc()
 		_ = r.deps.Store.TransitionAudit(context.WithoutCancel(ctx), a.UUID, []string{StateOngoing}, StateFailed, "storing the action plan: "+err.Error(), "")
 		return fmt.Errorf("audit %s: save plan: %w", a.UUID, err)
@@ -464,6 +477,20 @@ func (r *Runner) Execute(ctx context.Context, auditUUID string) error {
 	}
 	return nil
 }
+
+// interrupted records a run that a shutdown stopped. The audit is left
+// ONGOING: a shutdown is not a failure, and the next start runs ONESHOT and
+// EVENT audits again (recover) while a CONTINUOUS one keeps its schedule.
+// A plan whose storage was cut short was rolled back with its transaction.
+func (r *Runner) interrupted(logger *slog.Logger, a *Audit, err error) error {
+	logger.Info("Audit interrupted by shutdown; it runs again at the next start", "err", err)
+	r.runs.WithLabelValues(string(a.Type), resultInterrupted).Inc()
+	return fmt.Errorf("audit %s: %w: %w", a.UUID, ErrInterrupted, err)
+}
+
+// ErrInterrupted is returned by Execute when its context ended before the
+// run finished; the audit is left to run again.
+var ErrInterrupted = errors.New("interrupted by shutdown")
 
 // plan reads the model over the strategy's metric window and computes the
 // plan. The seed derives from the audit so that a run on an unchanged

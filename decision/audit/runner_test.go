@@ -253,6 +253,39 @@ func TestCancelledWhilePlanning(t *testing.T) {
 	require.Empty(t, f.plans(a.UUID))
 }
 
+// TestShutdownWhilePlanning: a shutdown is not a failure. An audit whose
+// run a shutdown stops stays ONGOING, and the next start runs it again.
+func TestShutdownWhilePlanning(t *testing.T) {
+	for _, typ := range []audit.Type{audit.Oneshot, audit.Continuous} {
+		t.Run(string(typ), func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.plan.hold = make(chan struct{})
+			f.plan.calls.Add(1)
+			a := f.audit(typ, func(a *audit.Audit) { a.Interval = "3600" })
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error)
+			go func() { done <- f.runner.Run(ctx) }()
+			f.plan.calls.Wait()
+			cancel()
+			close(f.plan.hold)
+			require.NoError(t, <-done)
+			got := f.get(a.UUID)
+			require.Equal(t, audit.StateOngoing, got.State)
+			require.Empty(t, got.StatusMessage)
+			require.Empty(t, f.plans(a.UUID))
+
+			// The next start (a new runner on the same store) runs it.
+			f.plan.hold = nil
+			next, err := audit.New(audit.Config{Hostname: "engine-1", PollInterval: 10 * time.Millisecond, Now: f.clock.Now},
+				audit.Deps{Store: f.store, Planner: f.plan, Models: f.models, Launcher: f.launch, Registerer: prometheus.NewRegistry()}, nil)
+			require.NoError(t, err)
+			f.runner = next
+			f.run()
+			wait(t, "the run after restart", func() bool { return len(f.plans(a.UUID)) == 1 })
+		})
+	}
+}
+
 // TestContinuous drives the scheduler with a fake clock: an interval in
 // seconds runs at once then every interval, each run superseding the last
 // recommendation; a cron runs on its boundaries; end_time finishes it.

@@ -171,7 +171,10 @@ func (s *Store) SavePlan(ctx context.Context, req audit.SaveRequest) (*audit.Act
 	if err != nil {
 		return nil, err
 	}
-	return s.GetActionPlan(ctx, planUUID.String())
+	// The plan is committed: reading it back must not fail because the
+	// caller's context ended in between (a shutdown would otherwise report
+	// a stored plan as lost).
+	return s.GetActionPlan(context.WithoutCancel(ctx), planUUID.String())
 }
 
 // Status messages of plans the store supersedes.

@@ -376,6 +376,12 @@ func TestRestart(t *testing.T) {
 	cont := e.ok("POST", "/v1/audits", map[string]any{"audit_type": "CONTINUOUS", "goal": "dummy", "interval": "3600", "force": true})["uuid"].(string)
 	e.waitAudit(cont, audit.StateOngoing)
 	eventually(t, "first continuous plan", time.Minute, func() bool { return len(e.plansOf(cont)) == 1 })
+	// The run is over once the next one is scheduled (an hour out).
+	eventually(t, "next run scheduled", time.Minute, func() bool {
+		next, _ := e.ok("GET", "/v1/audits/"+cont, nil)["next_run_time"].(string)
+		at, err := time.Parse("2006-01-02T15:04:05.999999", next)
+		return err == nil && time.Until(at) > 30*time.Minute
+	})
 	before := e.dump()
 	beforeAudit := e.ok("GET", "/v1/audits/"+cont, nil)
 	e.stop()
