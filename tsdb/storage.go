@@ -218,6 +218,10 @@ func (s *Storage) Appender(ctx context.Context) Appender {
 // ingest uses Appender.
 func (s *Storage) AppendableV2() storage.AppendableV2 { return s.db }
 
+// Appendable is the V1 appender interface, for Prometheus's rule manager
+// (recording rules and the ALERTS series).
+func (s *Storage) Appendable() storage.Appendable { return s.db }
+
 type appender struct {
 	app storage.AppenderV2
 }

@@ -31,6 +31,8 @@ type Options struct {
 	Watcher http.Handler
 	// UI serves the web UI at /ui/.
 	UI http.Handler
+	// Runbooks serves the alerts' runbooks at /runbooks/.
+	Runbooks http.Handler
 }
 
 // New returns the root handler.
@@ -63,6 +65,10 @@ func New(opts Options, logger *slog.Logger) (http.Handler, error) {
 	}
 	if opts.UI != nil {
 		r.Mount("/ui", opts.UI)
+	}
+	if opts.Runbooks != nil {
+		r.Handle("/runbooks", opts.Runbooks)
+		r.Handle("/runbooks/*", opts.Runbooks)
 	}
 	if opts.Watcher != nil {
 		r.Mount("/", opts.Watcher)

@@ -26,6 +26,7 @@ import (
 	"github.com/ballast-cloud/ballast/collector/remotewrite"
 	"github.com/ballast-cloud/ballast/exporters"
 	"github.com/ballast-cloud/ballast/exporters/virt"
+	"github.com/ballast-cloud/ballast/rules"
 	"github.com/ballast-cloud/ballast/tsdb"
 )
 
@@ -72,10 +73,16 @@ type serverConfig struct {
 	// actuators sections.
 	Optimizer optimizerConfig `yaml:",inline"`
 
+	// Rules is what Ballast adds to Prometheus's rule_files and alerting:
+	// built-in rules, runbook links, its own receivers and triggers.
+	Rules rules.Config `yaml:"rules"`
+
 	// Prometheus-syntax sections, re-validated by promconfig.Load.
 	Global        yaml.Node `yaml:"global"`
 	ScrapeConfigs yaml.Node `yaml:"scrape_configs"`
 	RemoteWrite   yaml.Node `yaml:"remote_write"`
+	RuleFiles     yaml.Node `yaml:"rule_files"`
+	Alerting      yaml.Node `yaml:"alerting"`
 
 	// prom is the loaded Prometheus-shaped part; dir is the config file's
 	// directory, against which relative paths resolve.
@@ -173,6 +180,8 @@ var promSections = map[string]reflect.Type{
 	"global":         reflect.TypeFor[promconfig.GlobalConfig](),
 	"scrape_configs": reflect.TypeFor[[]*promconfig.ScrapeConfig](),
 	"remote_write":   reflect.TypeFor[[]*promconfig.RemoteWriteConfig](),
+	"rule_files":     reflect.TypeFor[[]string](),
+	"alerting":       reflect.TypeFor[promconfig.AlertingConfig](),
 }
 
 // loadPromSections hands the Prometheus-shaped sections of doc to
@@ -199,7 +208,7 @@ func loadPromSections(doc *yaml.Node, logger *slog.Logger) (*promconfig.Config, 
 	}
 	raw, err := yaml.Marshal(prom)
 	if err != nil {
-		return nil, fmt.Errorf("global, scrape_configs, remote_write: %w", err)
+		return nil, fmt.Errorf("%s: %w", promSectionNames, err)
 	}
 	pc, err := promconfig.Load(string(raw), logger)
 	if err == nil {
@@ -216,8 +225,11 @@ func loadPromSections(doc *yaml.Node, logger *slog.Logger) (*promconfig.Config, 
 			return nil, describeYAMLErrors(msgs, &encoded, doc)
 		}
 	}
-	return nil, fmt.Errorf("global, scrape_configs, remote_write: %w", err)
+	return nil, fmt.Errorf("%s: %w", promSectionNames, err)
 }
+
+// promSectionNames names the Prometheus-syntax sections in errors.
+const promSectionNames = "global, scrape_configs, remote_write, rule_files, alerting"
 
 // blockStyle copies n with every mapping and sequence in block style.
 func blockStyle(n *yaml.Node) *yaml.Node {

@@ -154,3 +154,20 @@ func TestReadmeConfig(t *testing.T) {
 		require.NoError(t, c.validate(), "README yaml block %d", i)
 	}
 }
+
+// TestDocsAlertingConfig: the configuration example of docs/alerting.md
+// decodes with every key known, and its triggers compile.
+func TestDocsAlertingConfig(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(deployDir, "../docs/alerting.md"))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(raw), "## Configuration\n\n```yaml\n")
+	require.True(t, ok, "docs/alerting.md has a yaml block under Configuration")
+	block, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	cfg, err := parseConfig([]byte(block), ".", nil)
+	require.NoError(t, err)
+	require.NoError(t, cfg.validate())
+	require.Len(t, cfg.Rules.Triggers, 2)
+	require.Len(t, cfg.Rules.Notifications.Receivers, 2)
+	require.Equal(t, []string{"/etc/ballast/rules/*.yml"}, cfg.prom.RuleFiles)
+}

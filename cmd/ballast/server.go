@@ -29,7 +29,9 @@ import (
 	"github.com/ballast-cloud/ballast/collector/kafka"
 	"github.com/ballast-cloud/ballast/collector/remotewrite"
 	"github.com/ballast-cloud/ballast/collector/scrape"
+	"github.com/ballast-cloud/ballast/deploy"
 	"github.com/ballast-cloud/ballast/exporters"
+	"github.com/ballast-cloud/ballast/rules"
 	"github.com/ballast-cloud/ballast/tsdb"
 	"github.com/ballast-cloud/ballast/tsdb/datasource"
 	"github.com/ballast-cloud/ballast/web"
@@ -157,6 +159,7 @@ type server struct {
 	forward  *forward.Forwarder
 	exporter *exporters.Exporter
 	opt      *optimizer
+	rules    *rules.Engine
 	querier  datasource.Querier
 	ready    atomic.Bool
 	httpSrv  *http.Server
@@ -212,6 +215,9 @@ func runServer(ctx context.Context, f *serverFlags, logger *slog.Logger) error {
 	})
 	if s.scrape != nil {
 		g.Go(func() error { return s.scrape.Run(gctx) })
+	}
+	if s.rules != nil {
+		g.Go(func() error { return s.rules.Run(gctx, s.bus) })
 	}
 	g.Go(func() error { s.reloadOnHUP(gctx, f); return nil })
 	if s.opt != nil {
@@ -338,6 +344,26 @@ func (s *server) start(ctx context.Context) error {
 		}
 	}
 
+	ext, err := s.externalURL()
+	if err != nil {
+		return usageError{err}
+	}
+	// Rules are evaluated where the whole TSDB is queryable: not by an
+	// ingester, which holds only its partitions.
+	if !ingester {
+		deps := rules.Deps{Storage: s.storage, Engine: s.storage.Engine(), Events: s.bus, Registerer: s.reg,
+			BuiltinRules: deploy.Rules, SDMetrics: s.scrape.SDMetrics()}
+		if s.opt != nil {
+			deps.Audits = s.opt.api.Runner()
+		}
+		if s.rules, err = rules.New(cfg.Rules, deps, s.base); err != nil {
+			return usageError{err}
+		}
+		if err := s.rules.ApplyConfig(cfg.prom, cfg.Rules, ext); err != nil {
+			return usageError{err}
+		}
+	}
+
 	var exporterHandler http.Handler
 	if cfg.Exporter.Enabled && !ingester {
 		if s.exporter, err = exporters.New(cfg.exporterConfig(), s.base.With("component", "exporter")); err != nil {
@@ -346,14 +372,12 @@ func (s *server) start(ctx context.Context) error {
 		exporterHandler = s.exporter.Handler()
 	}
 
-	ext, err := s.externalURL()
-	if err != nil {
-		return usageError{err}
-	}
 	api, err := promapi.New(promapi.Options{
 		Storage:            s.storage,
 		Engine:             s.storage.Engine(),
 		Targets:            s.targets,
+		Rules:              s.ruleSource,
+		Alertmanagers:      s.alertmanagers,
 		Config:             func() promconfig.Config { return *s.promConfig.Load() },
 		Ready:              s.isReady,
 		ExternalURL:        ext,
@@ -372,6 +396,7 @@ func (s *server) start(ctx context.Context) error {
 		RemoteWrite: rw,
 		Exporter:    exporterHandler,
 		UI:          ui.Handler(),
+		Runbooks:    rules.RunbookHandler(deploy.Runbooks),
 		Gatherer:    s.reg,
 		Ready:       s.isReady,
 	}
@@ -401,6 +426,22 @@ const (
 // brokers reachable).
 func (s *server) isReady() bool {
 	return s.ready.Load() && s.bus.Ready() == nil
+}
+
+// ruleSource and alertmanagers feed /api/v1/rules, /alerts and
+// /alertmanagers; an ingester has no rules.
+func (s *server) ruleSource() promapi.RuleSource {
+	if s.rules == nil {
+		return nil
+	}
+	return s.rules
+}
+
+func (s *server) alertmanagers() promapi.AlertmanagerSource {
+	if s.rules == nil {
+		return nil
+	}
+	return s.rules
 }
 
 // targets lists scrape targets; an ingester has none.
@@ -467,6 +508,9 @@ func (s *server) stop() {
 		s.opt.close()
 		s.opt = nil
 	}
+	if s.rules != nil {
+		s.rules.Close()
+	}
 	if s.forward != nil {
 		if err := s.forward.Close(); err != nil {
 			s.logger.Warn("Closing forwarder", "err", err)
@@ -498,7 +542,8 @@ func durationFlag(name string, d *duration) kingpin.Value {
 }
 
 // reloadOnHUP re-reads the configuration on SIGHUP and applies what can
-// change live: scrape_configs, global and remote_write. Other sections need a
+// change live: scrape_configs, global, remote_write, rule_files, alerting and
+// rules (but for its evaluation settings). Other sections need a
 // restart, which the log says. A bad file keeps the running configuration.
 func (s *server) reloadOnHUP(ctx context.Context, f *serverFlags) {
 	hup := make(chan os.Signal, 1)
@@ -527,6 +572,16 @@ func (s *server) reload(f *serverFlags) error {
 	cfg, err := f.config(s.base)
 	if err != nil {
 		return err
+	}
+	// Rules first: a rule file that does not load changes nothing.
+	if s.rules != nil {
+		ext, err := s.externalURL()
+		if err != nil {
+			return err
+		}
+		if err := s.rules.ApplyConfig(cfg.prom, cfg.Rules, ext); err != nil {
+			return err
+		}
 	}
 	if s.scrape != nil {
 		if err := s.scrape.ApplyConfig(cfg.prom); err != nil {

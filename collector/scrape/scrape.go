@@ -32,6 +32,7 @@ const Source = "scrape"
 
 // Manager scrapes the configured targets.
 type Manager struct {
+	sdMetrics *discovery.SDMetrics
 	discovery *discovery.Manager
 	scrape    *pscrape.Manager
 	cancel    context.CancelFunc
@@ -73,7 +74,7 @@ func New(pub bus.SamplePublisher, metrics *ingest.Metrics, reg prometheus.Regist
 		cancel()
 		return nil, fmt.Errorf("scrape: %w", err)
 	}
-	return &Manager{discovery: dm, scrape: sm, ctx: ctx, cancel: cancel, logger: logger.With("component", "scrape")}, nil
+	return &Manager{sdMetrics: sdMetrics, discovery: dm, scrape: sm, ctx: ctx, cancel: cancel, logger: logger.With("component", "scrape")}, nil
 }
 
 // ApplyConfig (re)configures the scrape jobs. It may be called before or
@@ -116,6 +117,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.scrape.Stop()
 	return nil
 }
+
+// SDMetrics are the service discovery metrics registered for this manager;
+// other discovery managers of the process (Alertmanager discovery) share
+// them, as in Prometheus, since they can be registered only once.
+func (m *Manager) SDMetrics() *discovery.SDMetrics { return m.sdMetrics }
 
 // Targets is what the Prometheus HTTP API's /api/v1/targets reads.
 func (m *Manager) Targets() *pscrape.Manager { return m.scrape }

@@ -176,6 +176,29 @@ func (r *Runner) Trigger(auditUUID string) error {
 	}
 }
 
+// TriggerEvent runs the EVENT audit ref (a UUID or a name), as Watcher's
+// POST /v1/webhooks/{audit} does: only an EVENT audit, only while PENDING or
+// SUCCEEDED. The errors are ErrNotFound, *TriggerError (wrong type or
+// state) and ErrQueueFull.
+func (r *Runner) TriggerEvent(ctx context.Context, ref string) error {
+	a, err := r.deps.Store.GetAudit(ctx, ref)
+	if err != nil {
+		return err // the store's "Audit <ref> could not be found" is Watcher's text
+	}
+	if a.Type != Event {
+		return &TriggerError{Msg: fmt.Sprintf("Audit type %s is disallowed.", a.Type)}
+	}
+	if !WebhookAllowed(a.State) {
+		return &TriggerError{Msg: fmt.Sprintf("Audit state %s is disallowed.", a.State)}
+	}
+	return r.Trigger(a.UUID)
+}
+
+// TriggerError is an audit that cannot be triggered; Msg is Watcher's text.
+type TriggerError struct{ Msg string }
+
+func (e *TriggerError) Error() string { return e.Msg }
+
 // Busy returns how many audits are queued or running.
 func (r *Runner) Busy() int {
 	r.mu.Lock()

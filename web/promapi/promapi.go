@@ -55,6 +55,9 @@ type TargetSource interface {
 // RuleSource lists rule groups and alerting rules (the rules engine).
 type RuleSource = apiv1.RulesRetriever
 
+// AlertmanagerSource lists the active and dropped Alertmanagers.
+type AlertmanagerSource = apiv1.AlertmanagerRetriever
+
 // Options configures the API. Storage and Engine are required.
 type Options struct {
 	Storage Storage
@@ -63,6 +66,8 @@ type Options struct {
 	Targets func() TargetSource
 	// Rules is nil until the rules engine exists (empty rule and alert lists).
 	Rules func() RuleSource
+	// Alertmanagers lists the Alertmanagers alerts go to (nil: none).
+	Alertmanagers func() AlertmanagerSource
 	// Config returns the effective Prometheus-shaped configuration
 	// (/api/v1/status/config).
 	Config func() promconfig.Config
@@ -175,7 +180,14 @@ func New(opts Options, logger *slog.Logger) (*API, error) {
 	}
 	api := apiv1.NewAPI(
 		opts.Engine, opts.Storage.Queryable(), nil, nil, opts.Storage.ExemplarQueryable(),
-		pools, targets, func(context.Context) apiv1.AlertmanagerRetriever { return noAlertmanagers{} },
+		pools, targets, func(context.Context) apiv1.AlertmanagerRetriever {
+			if opts.Alertmanagers != nil {
+				if a := opts.Alertmanagers(); a != nil {
+					return a
+				}
+			}
+			return noAlertmanagers{}
+		},
 		opts.Config, opts.Flags,
 		apiv1.GlobalURLOptions{ListenAddress: opts.ExternalURL.Host, Host: opts.ExternalURL.Host, Scheme: opts.ExternalURL.Scheme},
 		ready, opts.Storage, "", false, false, 0, logger, rulesFn,

@@ -304,19 +304,15 @@ func (a *API) postWebhook(w http.ResponseWriter, r *http.Request) error {
 	if len(b) > 0 && !json.Valid(b) {
 		return badRequest("Invalid JSON body")
 	}
-	id := chi.URLParam(r, "audit")
-	au, err := a.deps.Store.GetAudit(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if au.Type != audit.Event {
-		return badRequest("Audit type %s is disallowed.", au.Type)
-	}
-	if !audit.WebhookAllowed(au.State) {
-		return badRequest("Audit state %s is disallowed.", au.State)
-	}
-	if err := a.runner.Trigger(au.UUID); err != nil {
+	err = a.runner.TriggerEvent(r.Context(), chi.URLParam(r, "audit"))
+	var te *audit.TriggerError
+	switch {
+	case errors.As(err, &te):
+		return badRequest("%s", te.Msg)
+	case errors.Is(err, audit.ErrQueueFull):
 		return errorf(http.StatusServiceUnavailable, "Too many audits waiting to run; retry later")
+	case err != nil:
+		return err
 	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
