@@ -76,10 +76,21 @@ func TestGrafanaDataSourceCalls(t *testing.T) {
 	// Endpoints Grafana calls that may answer empty.
 	call(http.MethodGet, "/api/v1/metadata", nil)
 	call(http.MethodGet, "/api/v1/query_exemplars", url.Values{"query": {"grafana_metric_total"}, "start": {ts(base)}, "end": {ts(time.Now())}})
-	out = call(http.MethodGet, "/api/v1/rules", nil)
-	require.Equal(t, map[string]any{"groups": []any{}}, out["data"])
+	// The alert list panel and alerting UI: the built-in rule groups, each
+	// alerting rule with its runbook link.
+	out = call(http.MethodGet, "/api/v1/rules", url.Values{"type": {"alert"}})
+	groups := out["data"].(map[string]any)["groups"].([]any)
+	require.NotEmpty(t, groups)
+	for _, g := range groups {
+		require.Equal(t, "builtin:ballast.rules.yml", g.(map[string]any)["file"])
+		for _, r := range g.(map[string]any)["rules"].([]any) {
+			rule := r.(map[string]any)
+			require.Equal(t, "alerting", rule["type"])
+			require.Contains(t, rule["annotations"].(map[string]any)["runbook_url"], "/runbooks/"+rule["name"].(string))
+		}
+	}
 	out = call(http.MethodGet, "/api/v1/alerts", nil)
-	require.Equal(t, map[string]any{"alerts": []any{}}, out["data"])
+	require.Contains(t, out["data"], "alerts")
 
 	// buildinfo without "features": Grafana would otherwise assume Mimir.
 	out = call(http.MethodGet, "/api/v1/status/buildinfo", nil)

@@ -16,7 +16,7 @@ func TestHandler(t *testing.T) {
 	defer srv.Close()
 	for path, want := range map[string]string{
 		"/ui/":          "PromQL",
-		"/ui/app.js":    "/api/v1/query",
+		"/ui/app.js":    "/api/v1/alerts",
 		"/ui/style.css": "font",
 	} {
 		resp, err := http.Get(srv.URL + path)

@@ -77,6 +77,36 @@ async function loadStatus() {
   } catch (e) { /* targets need a ready server */ }
 }
 
+function link(text, href) {
+  const td = document.createElement("td");
+  if (href && /^https?:\/\/|^\//.test(href)) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    td.append(a);
+  } else {
+    td.textContent = text;
+  }
+  return td;
+}
+
+async function loadAlerts() {
+  try {
+    const d = await promGet("/api/v1/alerts");
+    const order = { firing: 0, pending: 1 };
+    const alerts = d.alerts.sort((a, b) => (order[a.state] ?? 2) - (order[b.state] ?? 2));
+    fill($("#alerts"), alerts.map((a) => {
+      const { alertname, severity, ...rest } = a.labels;
+      return [
+        link(alertname, a.annotations.runbook_url), cell(a.state, "alert-" + a.state), cell(severity || ""),
+        cell(Object.entries(rest).map(([k, v]) => `${k}="${v}"`).join(", "), "mono"),
+        cell(a.annotations.summary || ""), cell(a.activeAt ? new Date(a.activeAt).toLocaleString() : ""),
+      ];
+    }));
+    $("#alerts-none").hidden = alerts.length > 0;
+  } catch (e) { /* alerts need a ready server */ }
+}
+
 async function v1(path, token) {
   const resp = await fetch(path, {
     headers: { Accept: "application/json", "X-Auth-Token": token, "OpenStack-API-Version": "infra-optim 1.7" },
@@ -114,5 +144,7 @@ async function loadOptimization(ev) {
 $("#query-form").addEventListener("submit", runQuery);
 $("#token-form").addEventListener("submit", loadOptimization);
 loadStatus();
+loadAlerts();
 runQuery();
 setInterval(loadStatus, 15000);
+setInterval(loadAlerts, 15000);
