@@ -96,6 +96,7 @@ type Dispatcher struct {
 	routes         []route
 	receivers      map[string]*receiver
 	external       labels.Labels
+	externalURL    string
 	groups         map[string]*group
 
 	sent     *prometheus.CounterVec
@@ -116,10 +117,23 @@ type group struct {
 	flushed    bool
 	lastFlush  time.Time
 	lastNotify time.Time
-	// changed: alerts started or resolved since the last notification.
+	// changed: alerts started or resolved since the content in pending
+	// was taken; it is cleared when a notification is taken (not when it
+	// is delivered), so a change during a delivery is not lost.
 	changed  bool
 	inflight bool
+	// pending are the integrations (indexes into the receiver's) that
+	// still owe the last notification taken: only they are retried, so a
+	// failing SMS does not repeat the Telegram message that went out.
+	pending map[int]bool
+	// failedRounds counts rounds that left integrations pending; a group
+	// holding only resolved alerts is given up after maxResolvedRounds.
+	failedRounds int
 }
+
+// maxResolvedRounds is how many group_intervals a resolved-only group is
+// retried before its resolutions are dropped.
+const maxResolvedRounds = 3
 
 // entry is one alert of a group. A resolved one leaves the group once
 // delivered.
@@ -185,11 +199,11 @@ func (d *Dispatcher) compile(cfg NotificationsConfig) (*compiledNotifications, e
 	var errs []error
 	for i, l := range c.groupBy {
 		if l != groupByAll && !model.LabelName(l).IsValid() {
-			errs = append(errs, fmt.Errorf("notifications.group_by[%d]: %q is not a label name", i, l))
+			errs = append(errs, fmt.Errorf("rules.notifications.group_by[%d]: %q is not a label name", i, l))
 		}
 	}
 	if slices.Contains(c.groupBy, groupByAll) && len(c.groupBy) > 1 {
-		errs = append(errs, fmt.Errorf("notifications.group_by: %q cannot be combined with label names", groupByAll))
+		errs = append(errs, fmt.Errorf("rules.notifications.group_by: %q cannot be combined with label names", groupByAll))
 	}
 	for _, f := range []struct {
 		name string
@@ -198,27 +212,27 @@ func (d *Dispatcher) compile(cfg NotificationsConfig) (*compiledNotifications, e
 	}{{"group_wait", &c.wait, defaultGroupWait}, {"group_interval", &c.interval, defaultGroupInterval}, {"repeat_interval", &c.repeat, defaultRepeatInterval}} {
 		switch {
 		case *f.v < 0:
-			errs = append(errs, fmt.Errorf("notifications.%s: must not be negative", f.name))
+			errs = append(errs, fmt.Errorf("rules.notifications.%s: must not be negative", f.name))
 		case *f.v == 0:
 			*f.v = f.def
 		}
 	}
 	for i, rc := range cfg.Receivers {
 		if rc.Name == "" {
-			errs = append(errs, fmt.Errorf("notifications.receivers[%d].name: required", i))
+			errs = append(errs, fmt.Errorf("rules.notifications.receivers[%d].name: required", i))
 			continue
 		}
 		if _, dup := c.receivers[rc.Name]; dup {
-			errs = append(errs, fmt.Errorf("notifications.receivers[%d].name: %q is used twice", i, rc.Name))
+			errs = append(errs, fmt.Errorf("rules.notifications.receivers[%d].name: %q is used twice", i, rc.Name))
 			continue
 		}
 		if err := rc.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("notifications.receivers[%d] (%s): %w", i, rc.Name, err))
+			errs = append(errs, fmt.Errorf("rules.notifications.receivers[%d] (%s): %w", i, rc.Name, err))
 			continue
 		}
 		ints, err := notify.Build(rc, d.client, d.logger)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("notifications.receivers[%d] (%s): %w", i, rc.Name, err))
+			errs = append(errs, fmt.Errorf("rules.notifications.receivers[%d] (%s): %w", i, rc.Name, err))
 			continue
 		}
 		c.receivers[rc.Name] = &receiver{name: rc.Name, integrations: ints}
@@ -227,12 +241,12 @@ func (d *Dispatcher) compile(cfg NotificationsConfig) (*compiledNotifications, e
 	for i, rc := range cfg.Routes {
 		r := route{receiver: rc.Receiver, cont: rc.Continue}
 		if _, ok := c.receivers[rc.Receiver]; !ok && len(errs) == 0 {
-			errs = append(errs, fmt.Errorf("notifications.routes[%d].receiver: %q is not a receiver", i, rc.Receiver))
+			errs = append(errs, fmt.Errorf("rules.notifications.routes[%d].receiver: %q is not a receiver", i, rc.Receiver))
 		}
 		for j, m := range rc.Matchers {
 			ms, err := p.ParseMetricSelector("{" + m + "}")
 			if err != nil {
-				errs = append(errs, fmt.Errorf("notifications.routes[%d].matchers[%d]: %q: %w", i, j, m, err))
+				errs = append(errs, fmt.Errorf("rules.notifications.routes[%d].matchers[%d]: %q: %w", i, j, m, err))
 				continue
 			}
 			r.matchers = append(r.matchers, ms...)
@@ -247,9 +261,16 @@ func (d *Dispatcher) compile(cfg NotificationsConfig) (*compiledNotifications, e
 
 // apply puts a compiled configuration in force. Groups of receivers that
 // no longer exist are dropped.
-func (d *Dispatcher) apply(c *compiledNotifications, external labels.Labels) {
+func (d *Dispatcher) apply(c *compiledNotifications, external labels.Labels, externalURL string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !slices.Equal(d.groupBy, c.groupBy) || !labels.Equal(d.external, external) {
+		// Alerts would land in new groups while the old ones expired into
+		// false "resolved" notifications: start afresh (firing groups are
+		// notified again after group_wait).
+		d.groups = map[string]*group{}
+	}
+	d.externalURL = externalURL
 	d.groupBy, d.groupWait, d.groupInterval, d.repeatInterval = c.groupBy, c.wait, c.interval, c.repeat
 	d.routes, d.receivers, d.external = c.routes, c.receivers, external
 	for k, g := range d.groups {
@@ -277,20 +298,26 @@ func (d *Dispatcher) Send(alerts ...*notifier.Alert) {
 		return
 	}
 	for _, a := range alerts {
-		ls := a.Labels
-		if !d.external.IsEmpty() {
-			b := labels.NewBuilder(ls)
-			d.external.Range(func(l labels.Label) {
-				if ls.Get(l.Name) == "" {
-					b.Set(l.Name, l.Value)
-				}
-			})
-			ls = b.Labels()
-		}
+		ls := withExternal(a.Labels, d.external)
 		for _, rcv := range d.route(ls) {
 			d.add(now, rcv, ls, a)
 		}
 	}
+}
+
+// withExternal adds the external labels ls lacks, as Prometheus's notifier
+// does for Alertmanagers.
+func withExternal(ls, external labels.Labels) labels.Labels {
+	if external.IsEmpty() {
+		return ls
+	}
+	b := labels.NewBuilder(ls)
+	external.Range(func(l labels.Label) {
+		if ls.Get(l.Name) == "" {
+			b.Set(l.Name, l.Value)
+		}
+	})
+	return b.Labels()
 }
 
 // route returns the receivers ls goes to.
@@ -342,7 +369,7 @@ func (d *Dispatcher) add(now time.Time, rcv string, ls labels.Labels, a *notifie
 	fp := ls.Hash()
 	resolved := a.ResolvedAt(now)
 	al := notify.Alert{Status: statusFiring, Labels: ls.Map(), Annotations: a.Annotations.Map(), StartsAt: a.StartsAt,
-		GeneratorURL: a.GeneratorURL, Fingerprint: fmt.Sprintf("%016x", fp)}
+		GeneratorURL: a.GeneratorURL, Fingerprint: Fingerprint(ls)}
 	if resolved {
 		al.Status, al.EndsAt = statusResolved, a.EndsAt
 	}
@@ -366,6 +393,15 @@ func (g *group) expire(now time.Time) {
 			g.changed = true
 		}
 	}
+}
+
+// Fingerprint is an alert's identity as Alertmanager computes it (over its
+// labels, external labels included), so one alert has one fingerprint in
+// Alertmanager, Ballast's notifications and alert events.
+func Fingerprint(ls labels.Labels) string {
+	set := make(model.LabelSet, ls.Len())
+	ls.Range(func(l labels.Label) { set[model.LabelName(l.Name)] = model.LabelValue(l.Value) })
+	return set.Fingerprint().String()
 }
 
 // Alert statuses.
@@ -402,6 +438,7 @@ type job struct {
 	g        *group
 	rcv      *receiver
 	msg      notify.Message
+	to       []int // integrations to deliver to
 	deadline time.Duration
 }
 
@@ -432,12 +469,21 @@ func (d *Dispatcher) due() []job {
 			}
 		case now.Sub(g.lastFlush) < d.groupInterval:
 			continue
-		case !g.changed && (now.Sub(g.lastNotify) < d.repeatInterval || !g.firing()):
-			g.lastFlush = now
+		case !g.changed && len(g.pending) == 0 && (now.Sub(g.lastNotify) < d.repeatInterval || !g.firing()):
 			continue
 		}
+		if g.changed || len(g.pending) == 0 {
+			// New content (or a repeat): every integration owes it.
+			g.pending = map[int]bool{}
+			for i := range rcv.integrations {
+				g.pending[i] = true
+			}
+		}
+		g.changed = false
 		g.flushed, g.lastFlush, g.inflight = true, now, true
-		jobs = append(jobs, job{g: g, rcv: rcv, msg: g.message(), deadline: d.groupInterval})
+		msg := g.message()
+		msg.ExternalURL = d.externalURL
+		jobs = append(jobs, job{g: g, rcv: rcv, msg: msg, to: slices.Sorted(maps.Keys(g.pending)), deadline: d.groupInterval})
 	}
 	return jobs
 }
@@ -492,37 +538,51 @@ func common(alerts []notify.Alert, get func(notify.Alert) map[string]string) map
 
 // deliver sends j's message through every integration of the receiver,
 // each with its own retries, within group_interval.
-func (d *Dispatcher) deliver(ctx context.Context, j job) {
-	ctx, cancel := context.WithTimeout(ctx, j.deadline)
+func (d *Dispatcher) deliver(parent context.Context, j job) {
+	ctx, cancel := context.WithTimeout(parent, j.deadline)
 	defer cancel()
 	var wg sync.WaitGroup
-	ok := make([]bool, len(j.rcv.integrations))
-	for i, in := range j.rcv.integrations {
+	ok := make([]bool, len(j.to))
+	for k, i := range j.to {
+		if i >= len(j.rcv.integrations) {
+			ok[k] = true // the receiver was reconfigured with fewer integrations
+			continue
+		}
+		in := j.rcv.integrations[i]
 		msg := j.msg
 		if !in.SendResolved {
 			msg.Alerts = slices.DeleteFunc(slices.Clone(msg.Alerts), func(a notify.Alert) bool { return a.Status == statusResolved })
 			if len(msg.Alerts) == 0 {
-				ok[i] = true
+				ok[k] = true
 				continue
 			}
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok[i] = d.attempt(ctx, j.rcv.name, in, &msg)
+			ok[k] = d.attempt(parent, ctx, j.rcv.name, in, &msg)
 		}()
 	}
 	wg.Wait()
-	all := !slices.Contains(ok, false)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	g := j.g
 	g.inflight = false
-	if !all {
-		// Try again at the next group_interval: the group stays changed.
-		return
+	for k, i := range j.to {
+		if ok[k] {
+			delete(g.pending, i)
+		}
 	}
-	g.lastNotify, g.changed = d.now(), false
+	if len(g.pending) > 0 {
+		g.failedRounds++
+		if g.firing() || g.failedRounds < maxResolvedRounds {
+			return // the integrations still pending are tried at the next group_interval
+		}
+		d.logger.Warn("Giving up on delivering resolved alerts", "receiver", g.receiver, "group_key", g.key, "rounds", g.failedRounds)
+		g.pending = nil
+	}
+	g.failedRounds = 0
+	g.lastNotify = d.now()
 	for fp, e := range g.alerts {
 		if e.alert.Status != statusResolved {
 			continue
@@ -540,7 +600,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j job) {
 // attempt delivers msg through one integration, retrying what can be
 // retried with exponential backoff (or the wait the service asked for)
 // until ctx ends.
-func (d *Dispatcher) attempt(ctx context.Context, rcv string, in notify.Integration, msg *notify.Message) bool {
+func (d *Dispatcher) attempt(parent, ctx context.Context, rcv string, in notify.Integration, msg *notify.Message) bool {
 	logger := d.logger.With("receiver", rcv, "integration", in.Name, "group_key", msg.GroupKey)
 	backoff := time.Second
 	for n := 1; ; n++ {
@@ -551,6 +611,10 @@ func (d *Dispatcher) attempt(ctx context.Context, rcv string, in notify.Integrat
 		if err == nil {
 			logger.Debug("Notification sent", "alerts", len(msg.Alerts), "attempts", n)
 			return true
+		}
+		if parent.Err() != nil {
+			logger.Info("Notification interrupted by shutdown", "attempts", n)
+			return false
 		}
 		d.failed.WithLabelValues(rcv, in.Name, fmt.Sprint(retry)).Inc()
 		if !retry {
@@ -564,7 +628,11 @@ func (d *Dispatcher) attempt(ctx context.Context, rcv string, in notify.Integrat
 		}
 		logger.Warn("Notification failed; retrying", "err", err, "attempts", n, "wait", wait)
 		if d.sleepFor(ctx, wait) != nil {
-			logger.Error("Notification failed; gave up at group_interval", "err", err, "attempts", n)
+			if parent.Err() != nil {
+				logger.Info("Notification interrupted by shutdown", "attempts", n)
+			} else {
+				logger.Error("Notification failed; gave up at group_interval", "err", err, "attempts", n)
+			}
 			return false
 		}
 		backoff = min(backoff*2, time.Minute)

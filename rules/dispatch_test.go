@@ -114,7 +114,7 @@ func newDispatch(t *testing.T, cfg NotificationsConfig) *dispatchEnv {
 	}
 	c, err := e.d.compile(cfg)
 	require.NoError(t, err)
-	e.d.apply(c, labels.FromStrings("cluster", "test"))
+	e.d.apply(c, labels.FromStrings("cluster", "test"), "http://ballast.example")
 	return e
 }
 
@@ -252,20 +252,63 @@ func TestNotificationsConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"bad matcher", NotificationsConfig{Receivers: []notify.ReceiverConfig{ok},
-			Routes: []RouteConfig{{Receiver: "ops", Matchers: []string{`severity=="x"`}}}}, "notifications.routes[0].matchers[0]"},
+			Routes: []RouteConfig{{Receiver: "ops", Matchers: []string{`severity=="x"`}}}}, "rules.notifications.routes[0].matchers[0]"},
 		{"unknown receiver", NotificationsConfig{Receivers: []notify.ReceiverConfig{ok},
-			Routes: []RouteConfig{{Receiver: "nobody"}}}, `notifications.routes[0].receiver: "nobody" is not a receiver`},
-		{"duplicate receiver", NotificationsConfig{Receivers: []notify.ReceiverConfig{ok, ok}}, `notifications.receivers[1].name: "ops" is used twice`},
-		{"unnamed receiver", NotificationsConfig{Receivers: []notify.ReceiverConfig{{}}}, "notifications.receivers[0].name: required"},
-		{"bad group_by", NotificationsConfig{GroupBy: []string{""}}, `notifications.group_by[0]: "" is not a label name`},
-		{"all and names", NotificationsConfig{GroupBy: []string{"...", "alertname"}}, `notifications.group_by: "..." cannot be combined`},
-		{"negative wait", NotificationsConfig{GroupWait: model.Duration(-time.Second)}, "notifications.group_wait: must not be negative"},
+			Routes: []RouteConfig{{Receiver: "nobody"}}}, `rules.notifications.routes[0].receiver: "nobody" is not a receiver`},
+		{"duplicate receiver", NotificationsConfig{Receivers: []notify.ReceiverConfig{ok, ok}}, `rules.notifications.receivers[1].name: "ops" is used twice`},
+		{"unnamed receiver", NotificationsConfig{Receivers: []notify.ReceiverConfig{{}}}, "rules.notifications.receivers[0].name: required"},
+		{"bad group_by", NotificationsConfig{GroupBy: []string{""}}, `rules.notifications.group_by[0]: "" is not a label name`},
+		{"all and names", NotificationsConfig{GroupBy: []string{"...", "alertname"}}, `rules.notifications.group_by: "..." cannot be combined`},
+		{"negative wait", NotificationsConfig{GroupWait: model.Duration(-time.Second)}, "rules.notifications.group_wait: must not be negative"},
 		{"receiver without url", NotificationsConfig{Receivers: []notify.ReceiverConfig{{Name: "x", Webhooks: []notify.WebhookConfig{{}}}}},
-			"notifications.receivers[0] (x)"},
+			"rules.notifications.receivers[0] (x)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewDispatcher(nil, nil, nil, nil).compile(tc.cfg)
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// TestDispatcherChangeDuringDelivery: an alert that resolves while its
+// group's notification is being sent is reported at the next
+// group_interval, not lost.
+func TestDispatcherChangeDuringDelivery(t *testing.T) {
+	h := newHook(t)
+	e := newDispatch(t, NotificationsConfig{GroupWait: model.Duration(time.Second),
+		Receivers: []notify.ReceiverConfig{webhookReceiver("ops", h.URL)}})
+	e.d.Send(e.firing("HostDown", "host", "a"), e.firing("HostDown", "host", "b"))
+	e.clock.Add(2 * time.Second)
+	jobs := e.d.due()
+	require.Len(t, jobs, 1)
+	e.d.Send(e.firing("HostDown", "host", "a"), e.resolved("HostDown", "host", "b")) // while in flight
+	e.d.deliver(context.Background(), jobs[0])
+	e.clock.Add(5 * time.Minute)
+	e.d.Send(e.firing("HostDown", "host", "a"))
+	require.Equal(t, 1, e.flush())
+	got := h.got()
+	require.Len(t, got, 2)
+	require.Equal(t, "resolved", got[1].Alerts[1].Status)
+}
+
+// TestDispatcherPartialFailure: when one integration of a receiver fails,
+// only that one is tried again; the others do not repeat the message.
+func TestDispatcherPartialFailure(t *testing.T) {
+	good, bad := newHook(t), newHook(t)
+	bad.statuses = []int{http.StatusBadRequest}
+	e := newDispatch(t, NotificationsConfig{GroupWait: model.Duration(time.Second),
+		Receivers: []notify.ReceiverConfig{{Name: "ops", Webhooks: []notify.WebhookConfig{{URL: good.URL}, {URL: bad.URL}}}}})
+	e.d.Send(e.firing("HostDown"))
+	e.clock.Add(2 * time.Second)
+	require.Equal(t, 1, e.flush())
+	require.Len(t, good.got(), 1)
+	require.Empty(t, bad.got())
+	e.clock.Add(5 * time.Minute)
+	e.d.Send(e.firing("HostDown"))
+	require.Equal(t, 1, e.flush())
+	require.Len(t, good.got(), 1, "the integration that succeeded is not repeated")
+	require.Len(t, bad.got(), 1)
+	e.clock.Add(5 * time.Minute)
+	e.d.Send(e.firing("HostDown"))
+	require.Zero(t, e.flush(), "all delivered: nothing until repeat_interval")
 }

@@ -2,11 +2,11 @@ package rules
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/notifier"
 
 	"github.com/ballast-cloud/ballast/collector/bus"
@@ -28,19 +28,32 @@ type AlertEvent struct {
 const eventSource = "ballast/rules"
 
 // alertEvents publishes an event when an alert starts firing and when it
-// resolves, not on every evaluation.
+// resolves, not on every evaluation. A firing alert that is no longer sent
+// (its rule was removed) resolves when its validity ends.
 type alertEvents struct {
 	pub    bus.EventPublisher
 	now    func() time.Time
 	logger *slog.Logger
 
-	mu     sync.Mutex
-	firing map[uint64]bool
-	queue  chan bus.Event
+	mu       sync.Mutex
+	external labels.Labels
+	firing   map[string]firingAlert
+	queue    chan bus.Event
+}
+
+type firingAlert struct {
+	ev         AlertEvent
+	validUntil time.Time
 }
 
 func newAlertEvents(pub bus.EventPublisher, now func() time.Time, logger *slog.Logger) *alertEvents {
-	return &alertEvents{pub: pub, now: now, logger: logger, firing: map[uint64]bool{}, queue: make(chan bus.Event, 4096)}
+	return &alertEvents{pub: pub, now: now, logger: logger, firing: map[string]firingAlert{}, queue: make(chan bus.Event, 4096)}
+}
+
+func (a *alertEvents) setExternal(ls labels.Labels) {
+	a.mu.Lock()
+	a.external = ls
+	a.mu.Unlock()
 }
 
 // Send records transitions; it must not block the rule evaluation, so
@@ -50,41 +63,68 @@ func (a *alertEvents) Send(alerts ...*notifier.Alert) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, al := range alerts {
-		fp := al.Labels.Hash()
+		ls := withExternal(al.Labels, a.external)
+		fp := Fingerprint(ls)
 		resolved := al.ResolvedAt(now)
-		was := a.firing[fp]
+		ev := AlertEvent{Status: statusFiring, Labels: ls.Map(), Annotations: al.Annotations.Map(),
+			StartsAt: al.StartsAt, GeneratorURL: al.GeneratorURL, Fingerprint: fp}
+		_, was := a.firing[fp]
 		switch {
-		case !resolved && !was:
-			a.firing[fp] = true
-		case resolved && was:
+		case !resolved:
+			a.firing[fp] = firingAlert{ev: ev, validUntil: al.EndsAt}
+			if was {
+				continue
+			}
+		case was:
 			delete(a.firing, fp)
-		default:
-			continue
-		}
-		ev := AlertEvent{Status: statusFiring, Labels: al.Labels.Map(), Annotations: al.Annotations.Map(),
-			StartsAt: al.StartsAt, GeneratorURL: al.GeneratorURL, Fingerprint: fmt.Sprintf("%016x", fp)}
-		if resolved {
 			ev.Status, ev.EndsAt = statusResolved, al.EndsAt
-		}
-		e, err := bus.NewEvent(eventSource, bus.TypeAlert, ev.Fingerprint, ev)
-		if err != nil {
-			a.logger.Error("Cannot encode alert event", "err", err)
+		default:
 			continue
 		}
-		select {
-		case a.queue <- e:
-		default:
-			a.logger.Warn("Alert event queue full; event dropped", "alertname", al.Name(), "status", ev.Status)
+		a.publish(ev)
+	}
+}
+
+// expire resolves firing alerts whose validity ended without a resend.
+func (a *alertEvents) expire() {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for fp, f := range a.firing {
+		if f.validUntil.IsZero() || f.validUntil.After(now) {
+			continue
 		}
+		delete(a.firing, fp)
+		ev := f.ev
+		ev.Status, ev.EndsAt = statusResolved, f.validUntil
+		a.publish(ev)
+	}
+}
+
+// publish queues ev; a.mu is held.
+func (a *alertEvents) publish(ev AlertEvent) {
+	e, err := bus.NewEvent(eventSource, bus.TypeAlert, ev.Fingerprint, ev)
+	if err != nil {
+		a.logger.Error("Cannot encode alert event", "err", err)
+		return
+	}
+	select {
+	case a.queue <- e:
+	default:
+		a.logger.Warn("Alert event queue full; event dropped", "alertname", ev.Labels["alertname"], "status", ev.Status)
 	}
 }
 
 // run publishes queued events until ctx ends.
 func (a *alertEvents) run(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			a.expire()
 		case e := <-a.queue:
 			if err := a.pub.PublishEvents(ctx, e); err != nil && ctx.Err() == nil {
 				a.logger.Error("Cannot publish alert event", "subject", e.Subject, "err", err)

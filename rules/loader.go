@@ -27,13 +27,19 @@ type loader struct {
 	logger  *slog.Logger
 	builtin []byte
 
+	// pages are the alert names (lower case) with a built-in runbook.
+	pages map[string]bool
+
 	mu      sync.Mutex
 	runbook string // "%s" is the alert name
+	// all: the pattern is the operator's, for every alert; otherwise it
+	// links only alerts that have a built-in page (no dead links).
+	all bool
 }
 
-func (l *loader) setRunbook(pattern string) {
+func (l *loader) setRunbook(pattern string, all bool) {
 	l.mu.Lock()
-	l.runbook = pattern
+	l.runbook, l.all = pattern, all
 	l.mu.Unlock()
 }
 
@@ -55,7 +61,7 @@ func (l *loader) Load(identifier string, ignoreUnknownFields bool, scheme model.
 		return nil, errs
 	}
 	l.mu.Lock()
-	pattern := l.runbook
+	pattern, all := l.runbook, l.all
 	l.mu.Unlock()
 	if pattern == "" {
 		return rgs, nil
@@ -67,6 +73,9 @@ func (l *loader) Load(identifier string, ignoreUnknownFields bool, scheme model.
 				continue
 			}
 			if _, ok := r.Annotations[runbookAnnotation]; ok {
+				continue
+			}
+			if !all && !l.pages[strings.ToLower(r.Alert)] {
 				continue
 			}
 			if r.Annotations == nil {

@@ -10,10 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,8 +40,9 @@ type Config struct {
 	// built in) besides rule_files (default true).
 	Builtin *bool `yaml:"builtin"`
 	// RunbookURL is the runbook_url given to alerting rules without one;
-	// "%s" is replaced by the alert name (default: the server's
-	// <external URL>/runbooks/%s, which serves the built-in runbooks).
+	// "%s" is replaced by the alert name. Unset, alerts that have a built-in
+	// runbook link the server's <external URL>/runbooks/<alert>, and others
+	// get none (no dead links).
 	RunbookURL string `yaml:"runbook_url"`
 	// ResendDelay is how often firing alerts are sent again to receivers
 	// and Alertmanagers (default 1m, as Prometheus).
@@ -75,6 +78,8 @@ type Deps struct {
 	HTTPClient *http.Client
 	// BuiltinRules is the text of the built-in rule file.
 	BuiltinRules []byte
+	// Runbooks holds <AlertName>.md pages (served at /runbooks/).
+	Runbooks fs.FS
 	// Now is the clock (tests).
 	Now func() time.Time
 	// SDMetrics are the service discovery metrics already registered by
@@ -128,7 +133,13 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Engine, error) {
 		return time.Duration(d)
 	}
 	e := &Engine{deps: deps, logger: logger.With("component", "rules")}
-	e.loader = &loader{parser: parser.NewParser(parser.Options{}), logger: logger.With("component", "rules"), builtin: deps.BuiltinRules}
+	e.loader = &loader{parser: parser.NewParser(parser.Options{}), logger: logger.With("component", "rules"), builtin: deps.BuiltinRules,
+		pages: map[string]bool{}}
+	if deps.Runbooks != nil {
+		for _, n := range runbookNames(deps.Runbooks) {
+			e.loader.pages[strings.ToLower(n)] = true
+		}
+	}
 	e.notifier = notifier.NewManager(&notifier.Options{QueueCapacity: 10000, DrainOnShutdown: true, Registerer: deps.Registerer},
 		model.UTF8Validation, logger.With("component", "notifier"))
 	sdMetrics := deps.SDMetrics
@@ -214,18 +225,30 @@ func (e *Engine) ApplyConfig(pc *promconfig.Config, cfg Config, externalURL *url
 		if err != nil {
 			return fmt.Errorf("rule_files: %q: %w", pat, err)
 		}
+		if len(fs) == 0 {
+			e.logger.Warn("No rule file matches", "rule_files", pat)
+		}
 		files = append(files, fs...)
 	}
-	ext := externalURL.String()
-	runbook := cfg.RunbookURL
-	if runbook == "" {
-		runbook = ext + "/runbooks/%s"
+	ext := strings.TrimSuffix(externalURL.String(), "/")
+	if cfg.RunbookURL != "" {
+		e.loader.setRunbook(cfg.RunbookURL, true)
+	} else {
+		e.loader.setRunbook(ext+"/runbooks/%s", false)
 	}
-	e.loader.setRunbook(runbook)
-	// The rule manager replaces its groups only when every file loads.
-	if err := e.rules.Update(time.Duration(pc.GlobalConfig.EvaluationInterval), files, pc.GlobalConfig.ExternalLabels, ext, nil); err != nil {
-		return fmt.Errorf("rule_files: %w", err)
+	// Load every rule file first, so that errors name the file and line
+	// and a bad file changes nothing.
+	var loadErrs []error
+	for _, f := range files {
+		if _, errs := e.loader.Load(f, false, model.UTF8Validation); len(errs) > 0 {
+			loadErrs = append(loadErrs, errs...)
+		}
 	}
+	if len(loadErrs) > 0 {
+		return fmt.Errorf("rule_files: %w", errors.Join(loadErrs...))
+	}
+	// The notifier next: it can still refuse (an Alertmanager TLS file
+	// missing) before anything else has changed.
 	if err := e.notifier.ApplyConfig(pc); err != nil {
 		return fmt.Errorf("alerting: %w", err)
 	}
@@ -233,10 +256,16 @@ func (e *Engine) ApplyConfig(pc *promconfig.Config, cfg Config, externalURL *url
 	for k, v := range pc.AlertingConfig.AlertmanagerConfigs.ToMap() {
 		sd[k] = v.ServiceDiscoveryConfigs
 	}
+	if err := e.rules.Update(time.Duration(pc.GlobalConfig.EvaluationInterval), files, pc.GlobalConfig.ExternalLabels, ext, nil); err != nil {
+		return fmt.Errorf("rule_files: %w", err)
+	}
 	if err := e.discovery.ApplyConfig(sd); err != nil {
 		return fmt.Errorf("alerting.alertmanagers: %w", err)
 	}
-	e.dispatch.apply(notifications, pc.GlobalConfig.ExternalLabels)
+	e.dispatch.apply(notifications, pc.GlobalConfig.ExternalLabels, ext)
+	if e.events != nil {
+		e.events.setExternal(pc.GlobalConfig.ExternalLabels)
+	}
 	e.triggers.apply(triggers)
 	e.mu.Lock()
 	e.externalURL = ext

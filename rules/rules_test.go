@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/notifier"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ballast-cloud/ballast/collector/bus"
@@ -153,7 +156,7 @@ alerting:
 	reg := prometheus.NewRegistry()
 	ran := &audits{}
 	e, err := New(Config{ResendDelay: model.Duration(200 * time.Millisecond)}, Deps{Storage: st, Engine: st.Engine(), Events: events, Audits: ran, Registerer: reg,
-		BuiltinRules: []byte(builtinRules)}, nil)
+		BuiltinRules: []byte(builtinRules), Runbooks: fstest.MapFS{"TooHot.md": {Data: []byte("# TooHot")}}}, nil)
 	require.NoError(t, err)
 	cfg := Config{
 		Notifications: NotificationsConfig{GroupWait: 1, Receivers: []notify.ReceiverConfig{webhookReceiver("ops", h.URL)}},
@@ -198,6 +201,12 @@ alerting:
 	ann := hot["annotations"].(map[string]any)
 	require.Equal(t, "lab is 70 degrees", ann["summary"])
 	require.Equal(t, "http://ballast.example:9090/runbooks/TooHot", ann["runbook_url"])
+	for _, a := range am.got() {
+		if a["labels"].(map[string]any)["alertname"] == "AlwaysFiring" {
+			ann, _ := a["annotations"].(map[string]any)
+			require.NotContains(t, ann, "runbook_url", "no page, no (dead) link")
+		}
+	}
 	require.True(t, strings.HasPrefix(hot["generatorURL"].(string), "http://ballast.example:9090/graph?g0.expr="))
 
 	require.Equal(t, []string{"cooling-audit"}, ran.list(), "the trigger ran its audit once, the busy one was refused")
@@ -323,4 +332,40 @@ func FuzzTriggerHandle(f *testing.F) {
 		e := bus.Event{SpecVersion: bus.SpecVersion, ID: "1", Source: "fuzz", Type: typ, Time: time.Now(), Data: data}
 		require.NoError(t, tr.Handle(t.Context(), e))
 	})
+}
+
+// TestAlertEventsExpire: an alert whose rule was removed (no resend)
+// resolves when its validity ends, so firing again is news again; external
+// labels are part of the alert, and the fingerprint is Alertmanager's.
+func TestAlertEventsExpire(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	a := newAlertEvents(nil, clock.Now, slog.New(slog.DiscardHandler))
+	a.setExternal(labels.FromStrings("cluster", "lab"))
+	alert := func(valid time.Duration) *notifier.Alert {
+		return &notifier.Alert{Labels: labels.FromStrings("alertname", "X"), StartsAt: clock.Now(), EndsAt: clock.Now().Add(valid)}
+	}
+	next := func() AlertEvent {
+		t.Helper()
+		select {
+		case e := <-a.queue:
+			var ev AlertEvent
+			require.NoError(t, e.Decode(&ev))
+			return ev
+		default:
+			t.Fatal("no event")
+			return AlertEvent{}
+		}
+	}
+	a.Send(alert(4 * time.Minute))
+	ev := next()
+	require.Equal(t, "firing", ev.Status)
+	require.Equal(t, "lab", ev.Labels["cluster"])
+	require.Equal(t, Fingerprint(labels.FromStrings("alertname", "X", "cluster", "lab")), ev.Fingerprint)
+	a.Send(alert(4 * time.Minute))
+	require.Empty(t, a.queue, "still firing: no event")
+	clock.Add(5 * time.Minute)
+	a.expire()
+	require.Equal(t, "resolved", next().Status)
+	a.Send(alert(4 * time.Minute))
+	require.Equal(t, "firing", next().Status)
 }

@@ -31,7 +31,8 @@ type TriggerConfig struct {
 	// Audit is the EVENT audit to run: its UUID or name.
 	Audit string `yaml:"audit"`
 	// Cooldown is the least time between two runs this trigger starts
-	// (default 10m): an alert storm runs the audit once.
+	// (default 10m): an alert storm runs the audit once. Matches that
+	// could not start the audit do not count.
 	Cooldown model.Duration `yaml:"cooldown"`
 }
 
@@ -223,12 +224,16 @@ func (t *Triggers) fire(ctx context.Context, tr *trigger, e bus.Event) {
 		logger.Debug("Trigger matched during its cooldown")
 		return
 	}
-	tr.last = now
 	tr.mu.Unlock()
 	err := t.audits.TriggerEvent(ctx, tr.cfg.Audit)
 	var te *audit.TriggerError
 	switch {
 	case err == nil:
+		// The cooldown starts only with a run: a refused or failed match
+		// leaves the next one free to start it.
+		tr.mu.Lock()
+		tr.last = now
+		tr.mu.Unlock()
 		t.runs.WithLabelValues(tr.cfg.Name, triggerStarted).Inc()
 		logger.Info("Trigger started the audit")
 	case errors.As(err, &te), errors.Is(err, audit.ErrQueueFull):

@@ -65,6 +65,15 @@ func New(opts Options, logger *slog.Logger) (http.Handler, error) {
 	}
 	if opts.UI != nil {
 		r.Mount("/ui", opts.UI)
+		// Prometheus's expression links (alerts' generatorURL:
+		// /graph?g0.expr=…) open the UI's PromQL console.
+		r.Get("/graph", func(w http.ResponseWriter, r *http.Request) {
+			target := "/ui/"
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, target, http.StatusFound)
+		})
 	}
 	if opts.Runbooks != nil {
 		r.Handle("/runbooks", opts.Runbooks)

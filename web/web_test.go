@@ -38,6 +38,7 @@ func TestUIRoutes(t *testing.T) {
 		{path: "/ui/style.css", code: http.StatusOK},
 		{path: "/ui/app.js", code: http.StatusOK},
 		{path: "/style.css", code: http.StatusUnauthorized},
+		{path: "/graph?g0.expr=up+%3D%3D+0&g0.tab=1", code: http.StatusFound, location: "/ui/?g0.expr=up+%3D%3D+0&g0.tab=1"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			resp, err := client.Get(srv.URL + tc.path)

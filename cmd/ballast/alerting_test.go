@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,6 +87,15 @@ receivers:
 		}
 	})
 
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + amAddr + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 100*time.Millisecond, "Alertmanager is ready")
+
 	const token = "123456:SECRET-bot-token-XYZ"
 	telegram := newRecorder(t, `{"ok":true,"result":{"message_id":1}}`)
 	rulesFile := filepath.Join(dir, "e2e.rules.yml")
@@ -110,6 +120,8 @@ alerting:
   alertmanagers:
     - static_configs: [{targets: ['%s']}]
 rules:
+  runbook_url: 'https://wiki.example/runbooks/%%s'
+  resend_delay: 2s   # a batch Alertmanager missed is sent again soon (Prometheus's notifier does not retry)
   notifications:
     group_wait: 1s
     group_interval: 2s
@@ -138,23 +150,26 @@ rules:
 	require.Equal(t, http.StatusNoContent, p.write(t, b))
 
 	amAPI := "http://" + amAddr + "/api/v2/alerts?filter=alertname%3D%22TestOverload%22"
+	type amAlert struct {
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations"`
+	}
+	var alerts []amAlert
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(amAPI)
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
-		var alerts []struct {
-			Labels      map[string]string `json:"labels"`
-			Annotations map[string]string `json:"annotations"`
-		}
-		if json.NewDecoder(resp.Body).Decode(&alerts) != nil || len(alerts) == 0 {
+		var got []amAlert
+		if json.NewDecoder(resp.Body).Decode(&got) != nil || len(got) == 0 {
 			return false
 		}
-		require.Equal(t, "cn-7 is overloaded", alerts[0].Annotations["summary"])
-		require.Equal(t, p.url+"/runbooks/TestOverload", alerts[0].Annotations["runbook_url"])
+		alerts = got
 		return true
 	}, 60*time.Second, 200*time.Millisecond, "the alert reaches Alertmanager")
+	require.Equal(t, "cn-7 is overloaded", alerts[0].Annotations["summary"])
+	require.Equal(t, "https://wiki.example/runbooks/TestOverload", alerts[0].Annotations["runbook_url"])
 	require.Eventually(t, func() bool { return amHook.contains("TestOverload") }, 30*time.Second, 100*time.Millisecond,
 		"Alertmanager routes it on")
 	require.Eventually(t, func() bool { return telegram.contains("TestOverload") && telegram.contains("cn-7") },
@@ -178,6 +193,15 @@ rules:
 	require.Contains(t, p.get(t, "/api/v1/alertmanagers"), amAddr+"/api/v2/alerts")
 	require.Contains(t, p.get(t, "/runbooks/"), "Runbooks")
 	require.Equal(t, 1.0, p.metricValue(t, `ballast_trigger_runs_total{result="started",trigger="rebalance"}`))
+
+	// A rule file broken on reload: the reload fails naming the file and
+	// line, and the rules in force stay.
+	require.NoError(t, os.WriteFile(rulesFile, []byte("groups:\n  - name: e2e\n    rules:\n      - alert: Broken\n        expr: 'sum('\n"), 0o644))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return p.metricValue(t, "ballast_config_last_reload_successful") == 0 },
+		30*time.Second, 100*time.Millisecond, "the reload fails")
+	require.Contains(t, p.logs.String(), rulesFile+": 5:15: group")
+	require.Contains(t, p.get(t, "/api/v1/rules"), `"name":"TestOverload"`)
 
 	require.NotContains(t, p.logs.String(), "SECRET-bot-token", "the bot token is not logged")
 }

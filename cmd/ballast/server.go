@@ -350,9 +350,13 @@ func (s *server) start(ctx context.Context) error {
 	}
 	// Rules are evaluated where the whole TSDB is queryable: not by an
 	// ingester, which holds only its partitions.
+	if ingester && (len(cfg.prom.RuleFiles) > 0 || len(cfg.prom.AlertingConfig.AlertmanagerConfigs) > 0 ||
+		len(cfg.Rules.Triggers) > 0 || len(cfg.Rules.Notifications.Receivers) > 0) {
+		s.logger.Warn("An ingester evaluates no rules: rule_files, alerting and rules are ignored; the server with role all evaluates them")
+	}
 	if !ingester {
 		deps := rules.Deps{Storage: s.storage, Engine: s.storage.Engine(), Events: s.bus, Registerer: s.reg,
-			BuiltinRules: deploy.Rules, SDMetrics: s.scrape.SDMetrics()}
+			BuiltinRules: deploy.Rules, Runbooks: deploy.Runbooks, SDMetrics: s.scrape.SDMetrics()}
 		if s.opt != nil {
 			deps.Audits = s.opt.api.Runner()
 		}
@@ -460,9 +464,15 @@ func (s *server) externalURL() (*url.URL, error) {
 		}
 		return u, nil
 	}
+	// As Prometheus: the host name when the listen address names none, so
+	// that links in notifications lead back here from elsewhere.
 	host := s.cfg.Web.ListenAddress
-	if strings.HasPrefix(host, ":") {
-		host = "localhost" + host
+	if h, port, err := net.SplitHostPort(host); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
+		name, err := os.Hostname()
+		if err != nil || name == "" {
+			name = "localhost"
+		}
+		host = net.JoinHostPort(name, port)
 	}
 	return &url.URL{Scheme: "http", Host: host}, nil
 }
@@ -575,6 +585,9 @@ func (s *server) reload(f *serverFlags) error {
 	}
 	// Rules first: a rule file that does not load changes nothing.
 	if s.rules != nil {
+		if o, n := s.cfg.Rules, cfg.Rules; o.ResendDelay != n.ResendDelay || o.ForGracePeriod != n.ForGracePeriod || o.OutageTolerance != n.OutageTolerance {
+			s.logger.Warn("rules.resend_delay, for_grace_period and for_outage_tolerance change only at a restart")
+		}
 		ext, err := s.externalURL()
 		if err != nil {
 			return err

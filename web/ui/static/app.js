@@ -143,6 +143,9 @@ async function loadOptimization(ev) {
 
 $("#query-form").addEventListener("submit", runQuery);
 $("#token-form").addEventListener("submit", loadOptimization);
+// Prometheus's expression links (/graph?g0.expr=…, an alert's source).
+const linked = new URLSearchParams(window.location.search).get("g0.expr");
+if (linked) $("#query").value = linked;
 loadStatus();
 loadAlerts();
 runQuery();
