@@ -21,26 +21,26 @@ type ReceiverConfig struct {
 }
 
 // Validate checks every integration, naming each bad field with its place
-// (e.g. "telegram[0].chat_id: required"). Secret files are not read here.
+// (e.g. "telegram_configs[0].chat_id: required", the YAML path). Secret files are not read here.
 func (r *ReceiverConfig) Validate() error {
 	var errs []error
 	if strings.TrimSpace(r.Name) == "" {
 		errs = append(errs, fieldError{"name", "required"})
 	}
 	for i := range r.Webhooks {
-		errs = append(errs, r.Webhooks[i].problems().in(fmt.Sprintf("webhook[%d]", i))...)
+		errs = append(errs, r.Webhooks[i].problems().in(fmt.Sprintf("webhook_configs[%d]", i))...)
 	}
 	for i := range r.Telegrams {
-		errs = append(errs, r.Telegrams[i].problems().in(fmt.Sprintf("telegram[%d]", i))...)
+		errs = append(errs, r.Telegrams[i].problems().in(fmt.Sprintf("telegram_configs[%d]", i))...)
 	}
 	for i := range r.WeChats {
-		errs = append(errs, r.WeChats[i].problems().in(fmt.Sprintf("wechat[%d]", i))...)
+		errs = append(errs, r.WeChats[i].problems().in(fmt.Sprintf("wechat_configs[%d]", i))...)
 	}
 	for i := range r.WeChatRobots {
-		errs = append(errs, r.WeChatRobots[i].problems().in(fmt.Sprintf("wechat_robot[%d]", i))...)
+		errs = append(errs, r.WeChatRobots[i].problems().in(fmt.Sprintf("wechat_robot_configs[%d]", i))...)
 	}
 	for i := range r.SMS {
-		errs = append(errs, r.SMS[i].problems().in(fmt.Sprintf("sms[%d]", i))...)
+		errs = append(errs, r.SMS[i].problems().in(fmt.Sprintf("sms_configs[%d]", i))...)
 	}
 	return errors.Join(errs...)
 }

@@ -122,46 +122,46 @@ webhook_configs:
   - {url: "ftp://x", url_file: /f}
   - {url: "notaurl", max_alerts: -1, bearer_token: a, bearer_token_file: b}
   - {url: "https://x", bearer_token: a, basic_auth: {password: p, password_file: f}}`, []string{
-			"webhook[0].url: required (or url_file)",
-			"webhook[1].url: set url or url_file, not both",
-			"webhook[2].url: must be an absolute http:// or https:// URL",
-			"webhook[2].max_alerts: must be 0 (all) or more, got -1",
-			"webhook[2].bearer_token: set bearer_token or bearer_token_file, not both",
-			"webhook[3].basic_auth: set basic_auth or bearer_token, not both",
-			"webhook[3].basic_auth.username: required",
-			"webhook[3].basic_auth.password: set basic_auth.password or basic_auth.password_file, not both",
+			"webhook_configs[0].url: required (or url_file)",
+			"webhook_configs[1].url: set url or url_file, not both",
+			"webhook_configs[2].url: must be an absolute http:// or https:// URL",
+			"webhook_configs[2].max_alerts: must be 0 (all) or more, got -1",
+			"webhook_configs[2].bearer_token: set bearer_token or bearer_token_file, not both",
+			"webhook_configs[3].basic_auth: set basic_auth or bearer_token, not both",
+			"webhook_configs[3].basic_auth.username: required",
+			"webhook_configs[3].basic_auth.password: set basic_auth.password or basic_auth.password_file, not both",
 		}},
 		{"telegram", `
 name: r
 telegram_configs:
   - {parse_mode: Markdown, message_thread_id: -1, api_url: "api.telegram.org"}
   - {bot_token: a, bot_token_file: b, chat_id: 1}`, []string{
-			"telegram[0].chat_id: required",
-			"telegram[0].bot_token: required (or bot_token_file)",
-			`telegram[0].parse_mode: "Markdown" is not one of HTML, MarkdownV2`,
-			"telegram[0].message_thread_id: must be 0 (none) or more, got -1",
-			"telegram[0].api_url: must be an absolute http:// or https:// URL",
-			"telegram[1].bot_token: set bot_token or bot_token_file, not both",
+			"telegram_configs[0].chat_id: required",
+			"telegram_configs[0].bot_token: required (or bot_token_file)",
+			`telegram_configs[0].parse_mode: "Markdown" is not one of HTML, MarkdownV2`,
+			"telegram_configs[0].message_thread_id: must be 0 (none) or more, got -1",
+			"telegram_configs[0].api_url: must be an absolute http:// or https:// URL",
+			"telegram_configs[1].bot_token: set bot_token or bot_token_file, not both",
 		}},
 		{"wechat", `
 name: r
 wechat_configs:
   - {agent_id: abc, message_type: news}`, []string{
-			"wechat[0].corp_id: required",
-			`wechat[0].agent_id: "abc" is not a number`,
-			"wechat[0].api_secret: required (or api_secret_file)",
-			"wechat[0].to_user: one of to_user, to_party, to_tag is required",
-			`wechat[0].message_type: "news" is not one of text, markdown`,
+			"wechat_configs[0].corp_id: required",
+			`wechat_configs[0].agent_id: "abc" is not a number`,
+			"wechat_configs[0].api_secret: required (or api_secret_file)",
+			"wechat_configs[0].to_user: one of to_user, to_party, to_tag is required",
+			`wechat_configs[0].message_type: "news" is not one of text, markdown`,
 		}},
 		{"wechat robot", `
 name: r
 wechat_robot_configs:
   - {mentioned_list: [a], mentioned_mobile_list: ["1"]}
   - {key: k, message_type: text, mentioned_list: [""]}`, []string{
-			"wechat_robot[0].key: required (or key_file)",
-			"wechat_robot[0].mentioned_list: needs message_type text",
-			"wechat_robot[0].mentioned_mobile_list: needs message_type text",
-			"wechat_robot[1].mentioned_list[0]: empty",
+			"wechat_robot_configs[0].key: required (or key_file)",
+			"wechat_robot_configs[0].mentioned_list: needs message_type text",
+			"wechat_robot_configs[0].mentioned_mobile_list: needs message_type text",
+			"wechat_robot_configs[1].mentioned_list[0]: empty",
 		}},
 		{"sms", `
 name: r
@@ -171,25 +171,25 @@ sms_configs:
   - {provider: aliyun, to: ["+8613800001111"], template_params: [host]}
   - {provider: tencent, to: ["+8613800001111"], param_max_runes: -1}
   - {provider: pigeon, to: ["+8613800001111"]}`, []string{
-			"sms[0].provider: required (twilio, aliyun or tencent)",
-			"sms[0].to: required: at least one E.164 number",
-			"sms[1].account_sid: required",
-			"sms[1].auth_token: required (or auth_token_file)",
-			"sms[1].from: set exactly one of from and messaging_service_sid",
-			`sms[1].to[0]: "13800001111" is not an E.164 number like +8613800001111`,
-			"sms[1].to[2]: +15551234567 is listed twice",
-			"sms[2].access_key_id: required",
-			"sms[2].access_key_secret: required (or access_key_secret_file)",
-			"sms[2].sign_name: required",
-			"sms[2].template_code: required",
-			`sms[2].template_params[0]: "host" is not one of status, severity, alertname, target, summary, count`,
-			"sms[3].secret_id: required",
-			"sms[3].secret_key: required (or secret_key_file)",
-			"sms[3].sdk_app_id: required",
-			"sms[3].sign_name: required",
-			"sms[3].template_id: required",
-			"sms[3].param_max_runes: must be 0 (default) or more, got -1",
-			`sms[4].provider: "pigeon" is not one of twilio, aliyun, tencent`,
+			"sms_configs[0].provider: required (twilio, aliyun or tencent)",
+			"sms_configs[0].to: required: at least one E.164 number",
+			"sms_configs[1].account_sid: required",
+			"sms_configs[1].auth_token: required (or auth_token_file)",
+			"sms_configs[1].from: set exactly one of from and messaging_service_sid",
+			`sms_configs[1].to[0]: "13800001111" is not an E.164 number like +8613800001111`,
+			"sms_configs[1].to[2]: +15551234567 is listed twice",
+			"sms_configs[2].access_key_id: required",
+			"sms_configs[2].access_key_secret: required (or access_key_secret_file)",
+			"sms_configs[2].sign_name: required",
+			"sms_configs[2].template_code: required",
+			`sms_configs[2].template_params[0]: "host" is not one of status, severity, alertname, target, summary, count`,
+			"sms_configs[3].secret_id: required",
+			"sms_configs[3].secret_key: required (or secret_key_file)",
+			"sms_configs[3].sdk_app_id: required",
+			"sms_configs[3].sign_name: required",
+			"sms_configs[3].template_id: required",
+			"sms_configs[3].param_max_runes: must be 0 (default) or more, got -1",
+			`sms_configs[4].provider: "pigeon" is not one of twilio, aliyun, tencent`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,7 +303,7 @@ func TestBuildReadsSecretFiles(t *testing.T) {
 
 func TestBuildErrors(t *testing.T) {
 	_, err := Build(ReceiverConfig{Name: "ops", Telegrams: []TelegramConfig{{BotToken: "t"}}}, nil, nil)
-	require.EqualError(t, err, "telegram[0].chat_id: required")
+	require.EqualError(t, err, "telegram_configs[0].chat_id: required")
 
 	ints, err := Build(ReceiverConfig{
 		Name:      "ops",
@@ -313,7 +313,7 @@ func TestBuildErrors(t *testing.T) {
 			From: "+15550006666", To: []string{"+15550000001"}}},
 	}, nil, nil)
 	require.Nil(t, ints)
-	require.ErrorContains(t, err, "telegram[1].bot_token_file: open /nonexistent/token: no such file or directory")
-	require.ErrorContains(t, err, "sms[0].auth_token_file: ")
+	require.ErrorContains(t, err, "telegram_configs[1].bot_token_file: open /nonexistent/token: no such file or directory")
+	require.ErrorContains(t, err, "sms_configs[0].auth_token_file: ")
 	require.ErrorContains(t, err, "is empty")
 }

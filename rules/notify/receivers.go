@@ -33,7 +33,7 @@ const (
 // Build makes one Notifier per configured integration, in the order above.
 // It validates cfg and reads secret files; on any error it returns no
 // integrations and every error, each naming the field as Validate does
-// ("telegram[1].bot_token_file: …"). The caller adds which receiver.
+// ("telegram_configs[1].bot_token_file: …"). The caller adds which receiver.
 func Build(cfg ReceiverConfig, client *http.Client, logger *slog.Logger) ([]Integration, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func Build(cfg ReceiverConfig, client *http.Client, logger *slog.Logger) ([]Inte
 		if err != nil {
 			// Validate passed, so err is a single field error such as
 			// "bot_token_file: open …".
-			errs = append(errs, fmt.Errorf("%s[%d].%w", name, i, err))
+			errs = append(errs, fmt.Errorf("%s_configs[%d].%w", name, i, err))
 			return
 		}
 		if sendResolved != nil {
