@@ -429,7 +429,7 @@ func (p *problems) add(field, format string, args ...any) {
 }
 
 // in returns the problems as errors whose fields are prefixed with where
-// the config sits ("telegram[0]").
+// the config sits ("telegram_configs[0]").
 func (p problems) in(prefix string) []error {
 	errs := make([]error, len(p))
 	for i, fe := range p {
