@@ -334,3 +334,68 @@ func (e *Engine) DroppedAlertmanagers() []*url.URL { return e.notifier.DroppedAl
 
 // Receivers lists Ballast's own receivers in force.
 func (e *Engine) Receivers() []string { return e.dispatch.Receivers() }
+
+// Summary is what Check found.
+type Summary struct {
+	Files, Groups, Rules, Alerts, Receivers, Triggers int
+}
+
+// Check validates a configuration without running it, as ApplyConfig
+// would (receivers built, secret files read, triggers compiled, every rule
+// file loaded), for `ballast check config`.
+func Check(pc *promconfig.Config, cfg Config, builtin []byte) (Summary, error) {
+	var sum Summary
+	notifications, err := NewDispatcher(nil, nil, nil, nil).compile(cfg.Notifications)
+	if err != nil {
+		return sum, err
+	}
+	triggers, err := compileTriggers(cfg.Triggers, true)
+	if err != nil {
+		return sum, err
+	}
+	sum.Receivers, sum.Triggers = len(notifications.receivers), len(triggers)
+	var files []string
+	if cfg.BuiltinEnabled() && len(builtin) > 0 {
+		files = append(files, BuiltinRuleFile)
+	}
+	for _, pat := range pc.RuleFiles {
+		fs, err := filepath.Glob(pat)
+		if err != nil {
+			return sum, fmt.Errorf("rule_files: %q: %w", pat, err)
+		}
+		if len(fs) == 0 {
+			return sum, fmt.Errorf("rule_files: no file matches %q", pat)
+		}
+		files = append(files, fs...)
+	}
+	s, err := CheckRuleFiles(files, builtin)
+	s.Receivers, s.Triggers = sum.Receivers, sum.Triggers
+	return s, err
+}
+
+// CheckRuleFiles loads rule files (BuiltinRuleFile stands for builtin) as
+// the rule manager does and counts what they hold; errors name file and
+// line.
+func CheckRuleFiles(files []string, builtin []byte) (Summary, error) {
+	l := &loader{parser: parser.NewParser(parser.Options{}), logger: slog.New(slog.DiscardHandler), builtin: builtin}
+	var sum Summary
+	var errs []error
+	for _, f := range files {
+		rgs, ferrs := l.Load(f, false, model.UTF8Validation)
+		if len(ferrs) > 0 {
+			errs = append(errs, ferrs...)
+			continue
+		}
+		sum.Files++
+		for _, g := range rgs.Groups {
+			sum.Groups++
+			for _, r := range g.Rules {
+				sum.Rules++
+				if r.Alert != "" {
+					sum.Alerts++
+				}
+			}
+		}
+	}
+	return sum, errors.Join(errs...)
+}

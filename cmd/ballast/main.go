@@ -52,6 +52,7 @@ func run(args []string) int {
 		planCommand(app),
 		versionCommand(app),
 	}
+	cmds = append(cmds, checkCommands(app)...)
 
 	// Without a command there is nothing to run: say so and show the
 	// commands, on stderr, as a usage error. --help, --version and
