@@ -39,6 +39,8 @@ func TestCheckCommands(t *testing.T) {
 			2, "rules.notifications.receivers[0] (tg): telegram_configs[0].bot_token_file: open /nonexistent/token"},
 		{"bad trigger", []string{"check", "config", "--config.file", write("trigger.yml",
 			"rules:\n  triggers: [{name: t, when: 'alert.status ==', audit: a}]\n")}, 2, "rules.triggers[0].when:"},
+		{"bad duration", []string{"check", "config", "--config.file", write("dur.yml", "rules:\n  notifications:\n    group_wait: 5x\n")},
+			2, `line 3: rules.notifications.group_wait: "5x" is not a duration`},
 		{"bad rule file in config", []string{"check", "config", "--config.file", write("badref.yml", "rule_files: ['"+badRules+"']\n")},
 			2, badRules + ": 5:15"},
 	} {

@@ -154,6 +154,19 @@ func parseConfig(data []byte, dir string, logger *slog.Logger) (*serverConfig, e
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	// Prometheus durations in Ballast's own sections: the decoder's error
+	// would not say where.
+	var durationErrs []string
+	if root := docRoot(&doc); root != nil && root.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == "rules" {
+				checkPromDurations(root.Content[i+1], reflect.TypeFor[rules.Config](), yamlPath{"rules"}, &durationErrs)
+			}
+		}
+	}
+	if len(durationErrs) > 0 {
+		return nil, joinConfigErrors(durationErrs)
+	}
 	cfg := &serverConfig{dir: dir}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
