@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ballast-cloud/ballast/deploy/testenv"
 )
 
 const deployDir = "../../deploy"
@@ -26,6 +28,11 @@ func TestDeployConfigs(t *testing.T) {
 		require.NoError(t, err, f)
 		require.NoError(t, cfg.validate(), f)
 	}
+
+	// The compose Alertmanager's configuration, checked by Debian's amtool.
+	amtool := testenv.RequireBinary(t, "amtool")
+	out, err := exec.Command(amtool, "check-config", filepath.Join(deployDir, "compose/alertmanager.yml")).CombinedOutput()
+	require.NoError(t, err, "%s", out)
 
 	// The ConfigMap's embedded configuration.
 	raw, err := os.ReadFile(filepath.Join(deployDir, "kubernetes/ballast.yaml"))
