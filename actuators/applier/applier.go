@@ -371,7 +371,7 @@ func (a *Applier) Resume(ctx context.Context) ([]*Execution, error) {
 // Run resumes the unfinished plans, then applies plans as they are started
 // until ctx is done, and stops.
 func (a *Applier) Run(ctx context.Context) error {
-	if _, err := a.Resume(ctx); err != nil {
+	if _, err := a.Resume(ctx); err != nil && ctx.Err() == nil { // a shutdown during start is no error
 		a.logger.Error("Resuming action plans", "err", err)
 	}
 	<-ctx.Done()

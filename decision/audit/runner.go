@@ -241,7 +241,9 @@ func (r *Runner) recover(ctx context.Context) {
 	} {
 		audits, err := r.deps.Store.ListAudits(ctx, f)
 		if err != nil {
-			r.logger.Error("Cannot list audits to resume", "err", err)
+			if ctx.Err() == nil {
+				r.logger.Error("Cannot list audits to resume", "err", err)
+			}
 			return
 		}
 		for _, a := range audits {
@@ -281,9 +283,14 @@ func (r *Runner) dispatch(ctx context.Context, id string, fn func(context.Contex
 // Poll starts every continuous audit whose run is due, finishes those past
 // their end_time and picks up ONESHOT audits whose trigger was lost.
 func (r *Runner) Poll(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
 	pending, err := r.deps.Store.ListAudits(ctx, AuditFilter{Types: []Type{Oneshot}, States: []string{StatePending}})
 	if err != nil {
-		r.logger.Error("Cannot list pending audits", "err", err)
+		if ctx.Err() == nil {
+			r.logger.Error("Cannot list pending audits", "err", err)
+		}
 		return
 	}
 	for _, a := range pending {
@@ -292,7 +299,9 @@ func (r *Runner) Poll(ctx context.Context) {
 	}
 	audits, err := r.deps.Store.ListAudits(ctx, AuditFilter{Types: []Type{Continuous}, States: []string{StatePending, StateOngoing}})
 	if err != nil {
-		r.logger.Error("Cannot list continuous audits", "err", err)
+		if ctx.Err() == nil {
+			r.logger.Error("Cannot list continuous audits", "err", err)
+		}
 		return
 	}
 	now := r.cfg.Now().UTC()
@@ -386,7 +395,9 @@ func (r *Runner) Expire(ctx context.Context) (int, error) {
 func (r *Runner) expire(ctx context.Context) {
 	n, err := r.Expire(ctx)
 	if err != nil {
-		r.logger.Error("Cannot expire action plans", "err", err)
+		if ctx.Err() == nil {
+			r.logger.Error("Cannot expire action plans", "err", err)
+		}
 		return
 	}
 	if n > 0 {
