@@ -6,7 +6,9 @@
 //     (--web.enable-remote-write-receiver), beside raw TSDB append measured
 //     in-process in the same run;
 //   - PromQL range query: sum by (instance) (rate(x[5m])) over 10k series,
-//     1 h at 15 s step, over HTTP against both.
+//     1 h at 15 s step, over HTTP against both;
+//   - rule evaluation: the built-in rules over 1000 hosts, 10k VMs and 300
+//     OSDs (20 min of data), each server evaluating them itself.
 //
 // Every figure is printed beside its baseline as a ratio, with the target.
 // Usage: go run ./bench/ingest [-ballast bin/ballast] [-prometheus prometheus]
@@ -50,7 +52,11 @@ func main() {
 		senders    = flag.Int("senders", 4, "concurrent senders")
 		qSeries    = flag.Int("query-series", 10_000, "series for the query benchmark")
 		qReps      = flag.Int("query-reps", 21, "query repetitions (median reported)")
-		only       = flag.String("only", "", "run only 'ingest' or 'query'")
+		only       = flag.String("only", "", "run only 'ingest', 'query' or 'rules'")
+		ruleFile   = flag.String("rules", "deploy/rules/ballast.rules.yml", "rule file for the rules benchmark")
+		ruleHosts  = flag.Int("rule-hosts", 1000, "hosts (8 CPUs, 2 disks) for the rules benchmark")
+		ruleVMs    = flag.Int("rule-vms", 10_000, "VMs for the rules benchmark")
+		ruleOSDs   = flag.Int("rule-osds", 300, "Ceph OSDs for the rules benchmark")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -64,6 +70,9 @@ func main() {
 	}
 	if *only == "" || *only == "query" {
 		benchQuery(work, *ballastBin, *promBin, *qSeries, *qReps)
+	}
+	if *only == "" || *only == "rules" {
+		benchRules(work, *ballastBin, *promBin, *ruleFile, *ruleHosts, *ruleVMs, *ruleOSDs)
 	}
 }
 
@@ -118,12 +127,12 @@ func benchIngest(work, ballastBin, promBin string, nSeries, nSamples, perReq, se
 	raw := rawAppend(filepath.Join(work, "raw"), lsets, base, nSamples)
 	fmt.Println("  ", raw)
 
-	prom := startPrometheus(work, promBin, "prom-ingest", nil)
+	prom := startPrometheus(work, promBin, "prom-ingest", "")
 	pr := send(prom, reqs, total, "Prometheus 2.42 remote-write")
 	prom.stop()
 	fmt.Println("  ", pr)
 
-	bal := startBallast(work, ballastBin, "ballast-ingest")
+	bal := startBallast(work, ballastBin, "ballast-ingest", "")
 	br := send(bal, reqs, total, "Ballast remote-write")
 	bal.stop()
 	fmt.Println("  ", br)
@@ -279,10 +288,10 @@ func benchQuery(work, ballastBin, promBin string, nSeries, reps int) {
 		fmt.Printf("   %-34s median %8s  p90 %8s  (%d reps)\n", name, med.Round(time.Millisecond), times[len(times)*9/10].Round(time.Millisecond), reps)
 		return med
 	}
-	prom := startPrometheus(work, promBin, "prom-query", nil)
+	prom := startPrometheus(work, promBin, "prom-query", "")
 	pm := measure(prom, "Prometheus 2.42")
 	prom.stop()
-	bal := startBallast(work, ballastBin, "ballast-query")
+	bal := startBallast(work, ballastBin, "ballast-query", "")
 	bm := measure(bal, "Ballast")
 	bal.stop()
 	fmt.Println()
@@ -307,11 +316,11 @@ func (t *target) stop() {
 	}
 }
 
-func startPrometheus(work, bin, name string, _ []string) *target {
+func startPrometheus(work, bin, name, extra string) *target {
 	dir := filepath.Join(work, name)
 	check(os.MkdirAll(dir, 0o755))
 	cfg := filepath.Join(dir, "prometheus.yml")
-	check(os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o644))
+	check(os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"+extra), 0o644))
 	addr := freeAddr()
 	cmd := exec.Command(bin, "--config.file", cfg, "--storage.tsdb.path", filepath.Join(dir, "data"),
 		"--web.listen-address", addr, "--web.enable-remote-write-receiver", "--log.level", "warn")
@@ -322,11 +331,11 @@ func startPrometheus(work, bin, name string, _ []string) *target {
 // Prometheus gets: no scrape jobs, no in-process exporter and no simulator
 // (the embedded default's simulator would append current samples, making the
 // query benchmark's hour-old data too old to accept, and spend CPU).
-func startBallast(work, bin, name string) *target {
+func startBallast(work, bin, name, extra string) *target {
 	dir := filepath.Join(work, name)
 	check(os.MkdirAll(dir, 0o755))
 	cfg := filepath.Join(dir, "ballast.yml")
-	check(os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"), 0o644))
+	check(os.WriteFile(cfg, []byte("global:\n  scrape_interval: 15s\n"+extra), 0o644))
 	addr := freeAddr()
 	cmd := exec.Command(bin, "server", "--config.file", cfg, "--storage.tsdb.path", filepath.Join(dir, "data"),
 		"--web.listen-address", addr, "--log.level", "warn")
