@@ -141,7 +141,9 @@ func ruleData(hosts, vms, osds int) ([][]byte, int) {
 		ctr  bool
 	}
 	var gens []gen
-	add := func(rate float64, ctr bool, kv ...string) { gens = append(gens, gen{labels.FromStrings(kv...), rate, ctr}) }
+	add := func(rate float64, ctr bool, kv ...string) {
+		gens = append(gens, gen{labels.FromStrings(kv...), rate, ctr})
+	}
 	for h := range hosts {
 		inst := fmt.Sprintf("hv-%04d:9100", h)
 		idle := 0.6
